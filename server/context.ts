@@ -1,0 +1,28 @@
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import type { ObjectStore } from '../storage/objects/index.js';
+import type { MetadataStore } from '../storage/metadata/index.js';
+import type { PresenceStore } from '../storage/presence/index.js';
+import type { Validator } from './http/validator.js';
+import type { DsnCache } from './services/dsn-cache.js';
+import type { RunIndexWriter } from './services/run-index.js';
+import type { Appender } from './services/appends.js';
+
+export interface Stores {
+  objects: ObjectStore;
+  metadata: MetadataStore;
+  presence: PresenceStore;
+}
+
+/** Everything a request handler may use; built once per process by createContext(). */
+export interface AppContext {
+  config: Config;
+  stores: Stores;
+  logger: Logger;
+  validator: Validator;
+  dsnCache: DsnCache;
+  runIndex: RunIndexWriter;
+  appends: Appender;
+  /** Injected so tests can move time without sleeping. */
+  now: () => number;
+}

@@ -1,0 +1,66 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { MulterError } from 'multer';
+import { ApiError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { ConflictError } from '../../storage/metadata/index.js';
+import { TooLargeError } from '../../storage/objects/index.js';
+
+/** Unknown routes: 404 in the error shape. */
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new ApiError('not_found', `No route for ${req.method} ${req.path}`));
+};
+
+/** The one place that turns any error into {"detail", "code"} (plus debug_session_id on 5xx). */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const apiErr = toApiError(err);
+    if (!apiErr) {
+      logger.error({ err, req_id: req.id, debug_session_id: req.id, url: req.originalUrl }, 'unhandled error');
+    } else if (apiErr.status >= 500) {
+      logger.error({ err, req_id: req.id, debug_session_id: req.id }, apiErr.message);
+    }
+    const e = apiErr ?? new ApiError('internal_error', 'Internal server error');
+    if (res.headersSent) {
+      // The body is already on its way (a streamed file failing midway): cut the connection.
+      res.destroy();
+      return;
+    }
+    for (const [k, v] of Object.entries(e.extra.headers ?? {})) res.setHeader(k, v);
+    const body: Record<string, unknown> = { detail: e.message, code: e.code };
+    if (e.extra.errors) body.errors = e.extra.errors;
+    if (e.status >= 500) body.debug_session_id = req.id;
+    res.status(e.status).json(body);
+  };
+}
+
+const BODY_PARSER_ERRORS: Record<string, [ErrorCode, string]> = {
+  'entity.parse.failed': ['malformed_json', 'Request body is not valid JSON'],
+  'entity.too.large': ['payload_too_large', 'Request body too large'],
+  'encoding.unsupported': ['unsupported_media_type', 'Unsupported Content-Encoding (use gzip, deflate or none)'],
+  'charset.unsupported': ['unsupported_media_type', 'Unsupported charset (use utf-8)'],
+  'request.aborted': ['bad_request', 'Request aborted by the client'],
+  'request.size.invalid': ['bad_request', 'Request size did not match Content-Length'],
+  'stream.encoding.set': ['bad_request', 'Malformed request stream'],
+};
+
+function toApiError(err: unknown): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  if (err instanceof ConflictError) return new ApiError('conflict', 'Already exists');
+  if (err instanceof TooLargeError) return new ApiError('payload_too_large', `Upload larger than ${err.limit} bytes`);
+  if (err instanceof MulterError) {
+    if (err.code === 'LIMIT_FILE_SIZE') return new ApiError('payload_too_large', 'Screenshot too large');
+    return new ApiError('validation_failed', `Multipart form: ${err.message}`, {
+      errors: [{ loc: ['body', err.field ?? 'image'], msg: err.message, type: err.code.toLowerCase() }],
+    });
+  }
+  const e = err as { type?: string; status?: number; expose?: boolean; message?: string; limit?: number };
+  if (e?.type && BODY_PARSER_ERRORS[e.type]) {
+    const [code, msg] = BODY_PARSER_ERRORS[e.type]!;
+    return new ApiError(code, e.type === 'entity.too.large' && e.limit ? `${msg} (limit ${e.limit} bytes)` : msg);
+  }
+  // Other client errors raised by Express's own stack (a bad URI encoding, say).
+  if (e?.expose && e.status && e.status >= 400 && e.status < 500) {
+    return new ApiError(e.status === 404 ? 'not_found' : 'bad_request', e.message ?? 'Bad request');
+  }
+  return undefined;
+}

@@ -1,0 +1,26 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { AppContext } from '../context.js';
+
+export type AuthMode = 'none' | 'dsn' | 'reader' | 'admin';
+export type Method = 'get' | 'post' | 'put' | 'delete';
+
+/** One API route, declared with what the framework checks before its handler runs. */
+export interface RouteDef {
+  method: Method;
+  /** Express path under /api/v1; the OpenAPI document has the same path with {param}. */
+  path: string;
+  auth: AuthMode;
+  /** Schema id of the JSON body, validated before the handler. */
+  body?: string;
+  /** Path parameter → schema ref ("params.schema.json#/$defs/run_id"). */
+  params?: Record<string, string>;
+  /** Status for a path parameter that breaks its pattern: 404 for read URLs, 422 for writes. */
+  badParam?: 404 | 422;
+  /** Changes tenant state: refused while an admin impersonates. */
+  tenantWrite?: boolean;
+  /** Runs after auth and parameter checks, before the handler (multipart parsing, say). */
+  before?: (ctx: AppContext) => RequestHandler[];
+  handler: (req: Request, res: Response, ctx: AppContext) => unknown;
+}
+
+export const route = (def: RouteDef): RouteDef => def;

@@ -1,0 +1,33 @@
+import type { Dsn, Tenant, User } from '../../storage/metadata/index.js';
+
+export interface DsnAuth {
+  kind: 'dsn';
+  dsn: Dsn;
+  tenant: Tenant;
+}
+
+export interface UserAuth {
+  kind: 'user';
+  via: 'cookie' | 'token';
+  user: User;
+  /** The tenant reads are scoped to: the home tenant, or an admin's override. */
+  tenant: Tenant;
+  homeTenant: Tenant;
+  impersonating: boolean;
+  sessionHash?: string;
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      id: string;
+      startedAt: bigint;
+      /** The JSON body's bytes as received (after decompression), stored verbatim where possible. */
+      rawBody?: Buffer;
+      auth?: DsnAuth | UserAuth;
+    }
+  }
+}
+
+export {};

@@ -1,0 +1,5 @@
+import type { RouteDef } from '../http/route.js';
+import { healthRoutes } from './health.js';
+
+/** Every API route; the contract tests compare this table with the OpenAPI document. */
+export const ROUTES: RouteDef[] = [...healthRoutes];

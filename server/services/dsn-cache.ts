@@ -1,0 +1,84 @@
+import { LRUCache } from 'lru-cache';
+import type { Dsn, MetadataStore, Tenant } from '../../storage/metadata/index.js';
+import type { PresenceStore } from '../../storage/presence/index.js';
+import type { Logger } from '../logger.js';
+import { sameDigest, sha256 } from './credentials.js';
+
+export interface ResolvedDsn {
+  dsn: Dsn;
+  tenant: Tenant;
+}
+
+/** How long a replica trusts what it read about a key or a tenant; revocations and modelio switches reach every replica within this. */
+export const DSN_CACHE_TTL_MS = 5_000;
+const CHANNEL = 'dsn-cache';
+
+/**
+ * Resolves DSN keys with no metadata query on a warm path. Entries (also "unknown key" answers)
+ * live DSN_CACHE_TTL_MS; a revocation or tenant change is also broadcast so most replicas drop
+ * the entry at once, and the TTL bounds the rest.
+ */
+export class DsnCache {
+  private readonly cache: LRUCache<string, ResolvedDsn | false>;
+  private lastUsed = new Map<string, number>();
+
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly presence: PresenceStore,
+    private readonly logger: Logger,
+    private readonly now: () => number,
+    ttlMs = DSN_CACHE_TTL_MS,
+  ) {
+    this.cache = new LRUCache({ max: 50_000, ttl: ttlMs, ttlAutopurge: false });
+  }
+
+  async start(): Promise<void> {
+    await this.presence.subscribe(CHANNEL, (msg) => this.drop(msg));
+  }
+
+  /** The key's DSN and tenant, or undefined when the key is unknown or revoked. */
+  async resolve(apiKey: string): Promise<ResolvedDsn | undefined> {
+    const hash = sha256(apiKey);
+    let hit = this.cache.get(hash);
+    if (hit === undefined) {
+      const found = await this.metadata.findDsnByHash(hash);
+      hit = found && !found.dsn.revoked_at && sameDigest(found.dsn.key_hash, hash) ? found : false;
+      this.cache.set(hash, hit);
+    }
+    if (!hit) return undefined;
+    this.lastUsed.set(hit.dsn.id, this.now());
+    return hit;
+  }
+
+  /** Tells every replica to forget a key (by DSN id) or every key of a tenant. */
+  async broadcast(change: { dsnId?: string; tenantId?: string }): Promise<void> {
+    const msg = JSON.stringify(change);
+    this.drop(msg);
+    try {
+      await this.presence.publish(CHANNEL, msg);
+    } catch (err) {
+      this.logger.warn({ err }, 'could not broadcast a key change; other replicas catch up within the cache TTL');
+    }
+  }
+
+  private drop(msg: string): void {
+    let change: { dsnId?: string; tenantId?: string };
+    try {
+      change = JSON.parse(msg) as typeof change;
+    } catch {
+      return;
+    }
+    for (const [hash, v] of this.cache.entries()) {
+      if (!v) continue;
+      if (v.dsn.id === change.dsnId || v.tenant.id === change.tenantId) this.cache.delete(hash);
+    }
+  }
+
+  /** last_used_at is written in batches, never per request. */
+  async flush(): Promise<void> {
+    if (!this.lastUsed.size) return;
+    const batch = this.lastUsed;
+    this.lastUsed = new Map();
+    await this.metadata.touchDsns(batch);
+  }
+}

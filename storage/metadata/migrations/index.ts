@@ -1,0 +1,13 @@
+import type { Knex } from 'knex';
+import * as initial from './20261128A-initial.js';
+
+/** Migrations are imported, not read from a folder, so the same list works from source and from dist/. */
+const MIGRATIONS: Record<string, Knex.Migration> = {
+  '20261128A-initial': initial,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(MIGRATIONS).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => MIGRATIONS[name]!,
+};

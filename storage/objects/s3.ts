@@ -1,0 +1,174 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { ByteLimit, toReadable } from './limit.js';
+import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type PutMeta } from './types.js';
+
+export interface S3StoreOptions {
+  bucket: string;
+  region: string;
+  endpoint?: string;
+  /** The endpoint browsers reach, for presigned URLs (MinIO behind a different host name, say). */
+  publicEndpoint?: string;
+  forcePathStyle: boolean;
+  prefix: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+// Multipart parts are buffered in memory: 5 MiB (S3's minimum) × 2 in flight bounds an upload's footprint.
+const PART_SIZE = 5 * 1024 * 1024;
+const QUEUE_SIZE = 2;
+
+export class S3ObjectStore implements ObjectStore {
+  readonly kind = 's3' as const;
+  readonly client: S3Client;
+  private readonly publicClient: S3Client;
+  private readonly prefix: string;
+
+  constructor(private readonly opts: S3StoreOptions) {
+    const base: S3ClientConfig = {
+      region: opts.region,
+      forcePathStyle: opts.forcePathStyle,
+      credentials: opts.credentials,
+      maxAttempts: 3,
+    };
+    this.client = new S3Client({
+      ...base,
+      endpoint: opts.endpoint,
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: 5_000,
+        requestTimeout: 60_000,
+        httpAgent: new http.Agent({ keepAlive: true, maxSockets: 256 }),
+        httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 256 }),
+      }),
+    });
+    this.publicClient = opts.publicEndpoint ? new S3Client({ ...base, endpoint: opts.publicEndpoint }) : this.client;
+    this.prefix = opts.prefix ? `${opts.prefix.replace(/\/+$/, '')}/` : '';
+  }
+
+  private key(key: string): string {
+    assertSafeKey(key);
+    return this.prefix + key;
+  }
+
+  async put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<ObjectInfo> {
+    const Key = this.key(key);
+    if (typeof body === 'string' || Buffer.isBuffer(body)) {
+      const buf = Buffer.from(body);
+      if (meta.maxBytes !== undefined && buf.length > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
+      const out = await this.client.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key, Body: buf, ContentType: meta.contentType }));
+      return { key, size: buf.length, etag: out.ETag ?? '""', lastModified: new Date(), contentType: meta.contentType };
+    }
+    const limit = new ByteLimit(meta.maxBytes);
+    const source = toReadable(body);
+    source.on('error', (err) => limit.destroy(err));
+    source.pipe(limit);
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.opts.bucket, Key, Body: limit, ContentType: meta.contentType },
+      partSize: PART_SIZE,
+      queueSize: QUEUE_SIZE,
+      leavePartsOnError: false,
+    });
+    // The SDK reads the body with an async iterator; make sure an error upstream ends the upload.
+    const failed = new Promise<never>((_, reject) => limit.once('error', reject));
+    failed.catch(() => upload.abort().catch(() => undefined));
+    const out = await Promise.race([upload.done(), failed]);
+    return { key, size: limit.bytes, etag: out.ETag ?? '""', lastModified: new Date(), contentType: meta.contentType };
+  }
+
+  async get(key: string): Promise<{ info: ObjectInfo; body: Readable } | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
+      return {
+        info: {
+          key,
+          size: out.ContentLength ?? 0,
+          etag: out.ETag ?? '""',
+          lastModified: out.LastModified ?? new Date(0),
+          contentType: out.ContentType,
+        },
+        body: out.Body as Readable,
+      };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async getBuffer(key: string): Promise<Buffer | undefined> {
+    const obj = await this.get(key);
+    if (!obj) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const c of obj.body) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
+      return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? '""', lastModified: out.LastModified ?? new Date(0), contentType: out.ContentType };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    const full = this.prefix + prefix;
+    do {
+      const out = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: full, ContinuationToken: token }),
+      );
+      const items = (out.Contents ?? []).map((o) => ({
+        key: (o.Key ?? '').slice(this.prefix.length),
+        size: o.Size ?? 0,
+        etag: o.ETag ?? '""',
+        lastModified: o.LastModified ?? new Date(0),
+      }));
+      // S3 lists in UTF-8 binary order already; sorting keeps the contract even on servers that do not.
+      items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      yield* items;
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
+  }
+
+  async presignGet(key: string, ttlSeconds: number, contentType?: string): Promise<string> {
+    const cmd = new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key), ResponseContentType: contentType });
+    return getSignedUrl(this.publicClient, cmd, { expiresIn: ttlSeconds });
+  }
+
+  async ping(): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.opts.bucket }));
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    if (this.publicClient !== this.client) this.publicClient.destroy();
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  if (err instanceof S3ServiceException) return err.$metadata.httpStatusCode === 404 || err.name === 'NoSuchKey' || err.name === 'NotFound';
+  return false;
+}
+

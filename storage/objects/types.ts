@@ -1,0 +1,54 @@
+import type { Readable } from 'node:stream';
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+  contentType?: string;
+}
+
+export interface PutMeta {
+  contentType: string;
+  /** Refuse (TooLargeError) and store nothing when the body grows past this many bytes. */
+  maxBytes?: number;
+}
+
+/** Raised by put() when a streamed body exceeds maxBytes; nothing is written. */
+export class TooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`object larger than ${limit} bytes`);
+  }
+}
+
+/** Keys are '/'-separated and relative to the store's root (or the S3 prefix). */
+export interface ObjectStore {
+  readonly kind: 'fs' | 's3';
+  /** Streams body to key; resolves once durable. A failed or aborted write leaves the previous object untouched. */
+  put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<ObjectInfo>;
+  /** Opens the object for reading; undefined when it does not exist. */
+  get(key: string): Promise<{ info: ObjectInfo; body: Readable } | undefined>;
+  /** Reads a (small) object whole; undefined when it does not exist. */
+  getBuffer(key: string): Promise<Buffer | undefined>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object under prefix, in ascending key order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Deletes one object; deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /** A short-lived URL a browser can GET the object from, when the store supports it. */
+  presignGet?(key: string, ttlSeconds: number, contentType?: string): Promise<string>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Rejects keys that could escape a root: absolute, empty or dot segments, backslashes, control characters. */
+export function assertSafeKey(key: string): void {
+  const bad =
+    key.length === 0 ||
+    key.length > 1024 ||
+    key.startsWith('/') ||
+    key.includes('\\') ||
+    /[\u0000-\u001f\u007f]/.test(key) ||
+    key.split('/').some((seg) => seg === '' || seg === '.' || seg === '..');
+  if (bad) throw new Error(`unsafe object key ${JSON.stringify(key)}`);
+}

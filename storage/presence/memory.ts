@@ -1,0 +1,70 @@
+import { EventEmitter } from 'node:events';
+import { PRESENCE_TTL_MS, type AppendReservation, type ClientPresence, type PresenceStore, type StampInput, type WindowCount } from './types.js';
+
+/** In-process presence for a single embedded server: same semantics as Redis, nothing shared. */
+export class MemoryPresenceStore implements PresenceStore {
+  readonly kind = 'memory' as const;
+  private readonly clients = new Map<string, Map<string, ClientPresence>>();
+  private readonly dsnClient = new Map<string, string>();
+  private readonly appends = new Map<string, { seq: number; bytes: number }>();
+  private readonly windows = new Map<string, WindowCount>();
+  private readonly bus = new EventEmitter();
+
+  async stamp(input: StampInput): Promise<string> {
+    let clientId = input.clientId;
+    if (input.explicit) this.dsnClient.set(input.dsnId, clientId);
+    else clientId = this.dsnClient.get(input.dsnId) ?? clientId;
+    let tenant = this.clients.get(input.tenantId);
+    if (!tenant) this.clients.set(input.tenantId, (tenant = new Map()));
+    const prev = tenant.get(clientId);
+    const fresh = prev && prev.last_seen > input.now - PRESENCE_TTL_MS;
+    tenant.set(clientId, { client_id: clientId, last_seen: input.now, fields: { ...(fresh ? prev.fields : {}), ...input.fields } });
+    return clientId;
+  }
+
+  async listClients(tenantId: string, now: number): Promise<ClientPresence[]> {
+    const tenant = this.clients.get(tenantId);
+    if (!tenant) return [];
+    for (const [id, c] of tenant) if (c.last_seen <= now - PRESENCE_TTL_MS) tenant.delete(id);
+    return [...tenant.values()].sort((a, b) => b.last_seen - a.last_seen).map((c) => ({ ...c, fields: { ...c.fields } }));
+  }
+
+  async reserveAppend(file: string, bytes: number, maxBytes: number | null): Promise<AppendReservation | null> {
+    const c = this.appends.get(file);
+    if (!c) return null;
+    const allowed = maxBytes === null ? bytes : Math.max(0, Math.min(bytes, maxBytes - c.bytes));
+    const r = { seq: ++c.seq, before: c.bytes, allowed };
+    c.bytes += allowed;
+    return r;
+  }
+
+  async initAppend(file: string, seq: number, bytes: number): Promise<void> {
+    if (!this.appends.has(file)) this.appends.set(file, { seq, bytes });
+  }
+
+  async hit(key: string, windowMs: number, now: number): Promise<WindowCount> {
+    let w = this.windows.get(key);
+    if (!w || w.resetAt <= now) this.windows.set(key, (w = { count: 0, resetAt: now + windowMs }));
+    w.count += 1;
+    return { ...w };
+  }
+
+  async peek(key: string, now: number): Promise<WindowCount> {
+    const w = this.windows.get(key);
+    return w && w.resetAt > now ? { ...w } : { count: 0, resetAt: now };
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    this.bus.emit(channel, message);
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
+    this.bus.on(channel, handler);
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.bus.removeAllListeners();
+  }
+}
