@@ -1,0 +1,319 @@
+// Checks the deployment files against each other and against the server: a
+// variable the server does not read, a port open to the network, a replica
+// nginx does not balance to, or a bucket nobody creates fails here, not on a
+// user's first `docker compose up`.
+import { describe, it, expect } from 'vitest';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { CONFIG_VARIABLES } from '../../server/config.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const read = (rel: string): string => readFileSync(path.join(root, rel), 'utf8');
+
+type DependsOn = string[] | Record<string, { condition?: string }>;
+interface Service {
+  image?: string;
+  build?: string | { context?: string };
+  environment?: Record<string, string | number | boolean | null> | string[];
+  ports?: (string | number | { published?: string | number; host_ip?: string })[];
+  healthcheck?: { test?: string | string[]; disable?: boolean };
+  depends_on?: DependsOn;
+  networks?: string[] | Record<string, { aliases?: string[] } | null>;
+  volumes?: (string | { source?: string; target?: string })[];
+  restart?: string;
+  entrypoint?: string | string[];
+  command?: string | string[];
+}
+interface Compose {
+  services: Record<string, Service>;
+}
+
+const COMPOSE_FILES = ['docker-compose.yml', 'docker-compose.localstack.yml'] as const;
+// `merge: true` resolves the `<<: *augur` keys the way Compose does.
+const composes = Object.fromEntries(
+  COMPOSE_FILES.map((f) => [f, parse(read(f), { merge: true }) as Compose]),
+) as Record<(typeof COMPOSE_FILES)[number], Compose>;
+
+const knownVariables = new Set<string>(CONFIG_VARIABLES);
+
+/** Compose `${NAME:-default}` interpolation, taking the default (what a user without a .env gets). */
+function withDefaults(value: string): string {
+  return value.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}/g, (_, def: string | undefined) => def ?? '');
+}
+
+function environment(service: Service): Record<string, string> {
+  const env = service.environment ?? {};
+  if (Array.isArray(env)) {
+    return Object.fromEntries(env.map((entry) => {
+      const i = entry.indexOf('=');
+      return i < 0 ? [entry, ''] : [entry.slice(0, i), withDefaults(entry.slice(i + 1))];
+    }));
+  }
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, withDefaults(String(v ?? ''))]));
+}
+
+function dependencies(service: Service): Record<string, string> {
+  const deps = service.depends_on ?? {};
+  if (Array.isArray(deps)) return Object.fromEntries(deps.map((d) => [d, 'service_started']));
+  return Object.fromEntries(Object.entries(deps).map(([name, d]) => [name, d.condition ?? 'service_started']));
+}
+
+/** Augur replicas are the services built from this repository's Dockerfile. */
+function augurServices(compose: Compose): string[] {
+  return Object.keys(compose.services).filter((name) => compose.services[name].build !== undefined);
+}
+
+/** One-shot jobs: services another one waits on to exit successfully. */
+function oneShotServices(compose: Compose): Set<string> {
+  const names = new Set<string>();
+  for (const service of Object.values(compose.services)) {
+    for (const [dep, condition] of Object.entries(dependencies(service))) {
+      if (condition === 'service_completed_successfully') names.add(dep);
+    }
+  }
+  return names;
+}
+
+/** The host address each published port binds to ('' when it binds to every interface). */
+function publishedPorts(service: Service): { spec: string; hostIp: string; hostPort: string }[] {
+  return (service.ports ?? []).map((port) => {
+    if (typeof port === 'object') {
+      return { spec: JSON.stringify(port), hostIp: port.host_ip ?? '', hostPort: String(port.published ?? '') };
+    }
+    const spec = String(port);
+    const m = /^(?:(\[[^\]]+\]|[^:]+):)?(?:(\d+(?:-\d+)?):)?(\d+(?:-\d+)?)(?:\/\w+)?$/.exec(spec);
+    if (!m) throw new Error(`unparsed port ${spec}`);
+    // "A:B" is host port A to container port B, "B" publishes on a random port.
+    const [, ipOrPort, hostPort, ] = m;
+    if (hostPort === undefined) return { spec, hostIp: '', hostPort: ipOrPort ?? '' };
+    return { spec, hostIp: ipOrPort ?? '', hostPort };
+  });
+}
+
+function networkAliases(service: Service): string[] {
+  const networks = service.networks;
+  if (!networks || Array.isArray(networks)) return [];
+  return Object.values(networks).flatMap((n) => n?.aliases ?? []);
+}
+
+function bindMounts(service: Service): { source: string; target: string }[] {
+  return (service.volumes ?? []).flatMap((v) => {
+    if (typeof v === 'object') return v.source && v.target ? [{ source: v.source, target: v.target }] : [];
+    const [source, target] = v.split(':');
+    return source.startsWith('.') || source.startsWith('/') ? [{ source, target }] : [];
+  });
+}
+
+function commandText(service: Service): string {
+  const parts = [service.entrypoint ?? [], service.command ?? []].flat();
+  return parts.join(' ');
+}
+
+const nginxConf = read('deploy/nginx.conf');
+
+/** host:port pairs of the `upstream augur { server ...; }` block. */
+function upstreamServers(): { host: string; port: number }[] {
+  const block = /upstream\s+augur\s*\{([^}]*)\}/.exec(nginxConf);
+  if (!block) throw new Error('deploy/nginx.conf has no `upstream augur` block');
+  return [...block[1].matchAll(/^\s*server\s+([A-Za-z0-9_.-]+):(\d+)\b/gm)].map((m) => ({ host: m[1], port: Number(m[2]) }));
+}
+
+describe.each(COMPOSE_FILES)('%s', (file) => {
+  const compose = composes[file];
+  const services = compose.services;
+  const augur = augurServices(compose);
+
+  it('defines Augur replicas built from the Dockerfile, plus nginx', () => {
+    expect(augur.length).toBeGreaterThan(0);
+    for (const name of augur) {
+      const build = services[name].build;
+      expect(typeof build === 'string' ? build : build?.context, name).toBe('.');
+    }
+    expect(services.nginx, 'nginx service').toBeDefined();
+  });
+
+  it('sets only environment variables the server reads', () => {
+    for (const [name, service] of Object.entries(services)) {
+      const isAugur = augur.includes(name);
+      for (const variable of Object.keys(environment(service))) {
+        const augurStyle = variable.startsWith('AUGUR_') || variable === 'PORT';
+        if (augurStyle || isAugur) {
+          const allowed = knownVariables.has(variable) || (isAugur && /^AWS_[A-Z0-9_]+$/.test(variable));
+          expect(allowed, `${name}: ${variable} is not a variable server/config.ts reads`).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('binds every published port to 127.0.0.1', () => {
+    let count = 0;
+    for (const [name, service] of Object.entries(services)) {
+      for (const port of publishedPorts(service)) {
+        count++;
+        expect(port.hostIp, `${name}: ${port.spec}`).toBe('127.0.0.1');
+      }
+    }
+    expect(count).toBeGreaterThan(0);
+  });
+
+  it('gives every long-running service a healthcheck; one-shot jobs do not restart', () => {
+    const oneShots = oneShotServices(compose);
+    for (const [name, service] of Object.entries(services)) {
+      if (oneShots.has(name)) {
+        expect(['no', undefined], `${name} restart`).toContain(service.restart);
+        continue;
+      }
+      expect(service.healthcheck?.test, `${name} healthcheck`).toBeTruthy();
+      expect(service.healthcheck?.disable, `${name} healthcheck disabled`).not.toBe(true);
+    }
+  });
+
+  it('starts every dependant only once its dependencies are healthy or done', () => {
+    for (const [name, service] of Object.entries(services)) {
+      for (const [dep, condition] of Object.entries(dependencies(service))) {
+        expect(services[dep], `${name} depends on unknown ${dep}`).toBeDefined();
+        expect(['service_healthy', 'service_completed_successfully'], `${name} → ${dep}`).toContain(condition);
+      }
+    }
+  });
+
+  it('points the replicas at the backends of the same file', () => {
+    for (const name of augur) {
+      const env = environment(services[name]);
+      for (const variable of ['AUGUR_DATABASE_URL', 'AUGUR_REDIS_URL', 'AUGUR_S3_ENDPOINT']) {
+        expect(env[variable], `${name}: ${variable}`).toBeTruthy();
+        const host = new URL(env[variable]).hostname;
+        expect(services[host], `${name}: ${variable} names service ${host}`).toBeDefined();
+        expect(dependencies(services[name])[host], `${name} waits for ${host}`).toBe('service_healthy');
+      }
+      expect(env.AUGUR_S3_BUCKET).toMatch(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/);
+      expect(env.AUGUR_S3_FORCE_PATH_STYLE).toBe('true');
+      expect(env.AWS_ACCESS_KEY_ID).toBeTruthy();
+      expect(env.AWS_SECRET_ACCESS_KEY).toBeTruthy();
+      expect(env.AUGUR_TRUST_PROXY, 'nginx is one proxy hop').toBe('1');
+    }
+  });
+
+  it('publishes the URLs it advertises: AUGUR_PUBLIC_URL on nginx, AUGUR_S3_PUBLIC_ENDPOINT on the S3 service', () => {
+    const nginxPorts = publishedPorts(services.nginx).map((p) => p.hostPort);
+    for (const name of augur) {
+      const env = environment(services[name]);
+      const publicUrl = new URL(env.AUGUR_PUBLIC_URL);
+      expect(nginxPorts, `${name}: AUGUR_PUBLIC_URL`).toContain(publicUrl.port);
+      const s3Service = new URL(env.AUGUR_S3_ENDPOINT).hostname;
+      const s3Public = new URL(env.AUGUR_S3_PUBLIC_ENDPOINT);
+      expect(s3Public.hostname).toBe('localhost');
+      expect(publishedPorts(services[s3Service]).map((p) => p.hostPort), `${name}: AUGUR_S3_PUBLIC_ENDPOINT`).toContain(s3Public.port);
+    }
+  });
+
+  it('mounts deploy/nginx.conf, whose upstream reaches every replica and only replicas', () => {
+    expect(bindMounts(services.nginx)).toContainEqual({ source: './deploy/nginx.conf', target: '/etc/nginx/nginx.conf' });
+    const names = new Map<string, string>(); // DNS name → augur service
+    for (const name of augur) for (const alias of [name, ...networkAliases(services[name])]) names.set(alias, name);
+    const upstream = upstreamServers();
+    for (const { host, port } of upstream) {
+      expect(names.has(host), `upstream server ${host} is an Augur replica of ${file}`).toBe(true);
+      expect(String(port)).toBe(environment(services[names.get(host)!]).PORT ?? '8080');
+    }
+    const reached = new Set(upstream.map(({ host }) => names.get(host)));
+    expect([...reached].sort()).toEqual([...augur].sort());
+    for (const name of augur) expect(dependencies(services.nginx)[name], `nginx waits for ${name}`).toBeDefined();
+  });
+});
+
+describe('docker-compose.yml', () => {
+  const { services } = composes['docker-compose.yml'];
+  const augur = augurServices(composes['docker-compose.yml']);
+
+  it('runs three identical Augur replicas', () => {
+    expect([...augur].sort()).toEqual(['augur-1', 'augur-2', 'augur-3']);
+    for (const name of augur) expect(services[name]).toEqual(services['augur-1']);
+    // One image name: Compose builds it once for all three.
+    expect(services['augur-1'].image).toBeTruthy();
+  });
+
+  it('creates the bucket with a one-shot minio-init the replicas wait for', () => {
+    const bucket = environment(services['augur-1']).AUGUR_S3_BUCKET;
+    expect(commandText(services['minio-init'])).toMatch(new RegExp(`\\bmb\\b.*/${bucket}\\b`));
+    for (const name of augur) {
+      expect(dependencies(services[name])['minio-init']).toBe('service_completed_successfully');
+    }
+  });
+
+  it('gives the replicas the MinIO root credentials', () => {
+    const minio = environment(services.minio);
+    for (const name of augur) {
+      const env = environment(services[name]);
+      expect(env.AWS_ACCESS_KEY_ID).toBe(minio.MINIO_ROOT_USER);
+      expect(env.AWS_SECRET_ACCESS_KEY).toBe(minio.MINIO_ROOT_PASSWORD);
+    }
+    // MinIO refuses to start with a root password under 8 characters.
+    expect(minio.MINIO_ROOT_PASSWORD.length).toBeGreaterThanOrEqual(8);
+  });
+});
+
+describe('docker-compose.localstack.yml', () => {
+  const compose = composes['docker-compose.localstack.yml'];
+  const { services } = compose;
+  const script = 'localstack/init/ready.d/create-bucket.sh';
+
+  it('runs LocalStack with S3 and a ready hook folder', () => {
+    expect(services.localstack.image).toMatch(/^localstack\/localstack:/);
+    expect(environment(services.localstack).SERVICES.split(',')).toContain('s3');
+    expect(bindMounts(services.localstack)).toContainEqual({
+      source: './localstack/init/ready.d',
+      target: '/etc/localstack/init/ready.d',
+    });
+  });
+
+  it('has an executable init script that creates the bucket named in AUGUR_S3_BUCKET', () => {
+    const mode = statSync(path.join(root, script)).mode;
+    expect(mode & 0o111, `${script} must be executable or LocalStack skips it`).toBe(0o111);
+    const text = read(script);
+    expect(text.split('\n')[0]).toBe('#!/bin/bash');
+    for (const name of augurServices(compose)) {
+      const bucket = environment(services[name]).AUGUR_S3_BUCKET;
+      expect(text).toMatch(new RegExp(`awslocal s3 mb s3://${bucket}\\b`));
+      expect(new URL(environment(services[name]).AUGUR_S3_ENDPOINT).hostname).toBe('localstack');
+    }
+  });
+});
+
+describe('deploy/nginx.conf', () => {
+  it('accepts uploads above the server limits and streams them', () => {
+    const m = /client_max_body_size\s+(\d+)([km]?);/i.exec(nginxConf);
+    expect(m).not.toBeNull();
+    const bytes = Number(m![1]) * ({ '': 1, k: 1024, m: 1024 * 1024 } as Record<string, number>)[m![2].toLowerCase()];
+    expect(bytes).toBeGreaterThan(32 * 1024 * 1024); // AUGUR_MAX_SCREENSHOT_BYTES default plus multipart overhead
+    expect(nginxConf).toMatch(/^\s*proxy_request_buffering\s+off;/m);
+  });
+
+  it('forwards client address, scheme and request id', () => {
+    for (const header of ['X-Forwarded-For', 'X-Forwarded-Proto', 'X-Request-Id']) {
+      expect(nginxConf).toMatch(new RegExp(`proxy_set_header\\s+${header}\\s`));
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+
+  it('ships what the server reads at run time, beside package.json', () => {
+    for (const item of ['package.json', 'node_modules', 'dist', 'schema', 'openapi']) {
+      expect(runtime).toMatch(new RegExp(`^COPY --from=build /app/${item} \\./`, 'm'));
+    }
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim().replace(/\/$/, ''));
+    for (const item of ['schema', 'openapi', 'package.json', 'package-lock.json']) expect(ignored).not.toContain(item);
+  });
+
+  it('runs as node, in exec form, with the healthcheck the compose files use', () => {
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toMatch(/^CMD \["node", "dist\/scripts\/augur\.js", "serve"\]$/m);
+    expect(runtime).toMatch(/^EXPOSE 8080$/m);
+    expect(runtime).toMatch(/HEALTHCHECK[\s\S]*\/api\/v1\/healthz/);
+  });
+});
