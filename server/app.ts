@@ -62,6 +62,7 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler[] {
       const auth = await authenticateReader(req, ctx);
       req.auth = auth;
       if (def.auth === 'admin' && !auth.user.is_admin) throw new ApiError('forbidden', 'Admins only');
+      if (write && auth.via === 'token') throw new ApiError('forbidden', 'A read token only reads; sign in to make changes');
       if (write && auth.via === 'cookie') cookieWriteRules(req, ctx);
       if (def.tenantWrite && auth.impersonating) {
         throw new ApiError('impersonation_read_only', 'Read-only while impersonating another tenant; stop impersonating to make changes');
