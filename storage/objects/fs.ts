@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fsp, type Stats } from 'node:fs';
+import { createWriteStream, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -55,7 +55,7 @@ export class FsObjectStore implements ObjectStore {
     }
     // Stat the opened handle so the info matches the bytes read even if the key is replaced meanwhile.
     const stat = await handle.stat();
-    return { info: this.info(key, stat), body: createReadStream('', { fd: handle.fd, autoClose: true }) };
+    return { info: this.info(key, stat), body: handle.createReadStream({ autoClose: true }) };
   }
 
   async getBuffer(key: string): Promise<Buffer | undefined> {
