@@ -1,0 +1,197 @@
+import { deflateSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RouteDef } from '../../server/http/route.js';
+import { MAX_JSON_DEPTH } from '../../server/http/validator.js';
+import { ROUTES } from '../../server/routes/index.js';
+import { PROFILES, productionAvailable } from '../helpers/backends.js';
+import { expectError, validator } from '../helpers/schemas.js';
+import { startTestServer, type TestServer, type TestTenant } from '../helpers/server.js';
+import { deref, openapiOperations, operationParameters, schemas, toOpenApiPath, type Json, type JsonObject } from '../contract/contract-helpers.js';
+
+// Every route that takes a JSON body, so this suite grows with the route table.
+const BODY_ROUTES = ROUTES.filter((r) => r.body);
+const SMALL_LIMIT = 2048;
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+function operation(route: RouteDef): { op: JsonObject; item: JsonObject } {
+  const found = openapiOperations().find((o) => o.method === route.method && o.path === toOpenApiPath(route.path));
+  if (!found) throw new Error(`${route.method} ${route.path} is not in the OpenAPI document`);
+  return found;
+}
+
+/** The route's URL with each path parameter set to the example the OpenAPI document gives. */
+function urlPath(route: RouteDef): string {
+  const { op, item } = operation(route);
+  const params = operationParameters(item, op);
+  return route.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => {
+    const p = params.find((x) => x.in === 'path' && x.name === name);
+    const example = p?.example ?? ((p?.schema as JsonObject | undefined)?.examples as Json[] | undefined)?.[0];
+    if (example === undefined || example === null) throw new Error(`no example for path parameter ${name} of ${route.path}`);
+    return encodeURIComponent(String(example));
+  });
+}
+
+// Bodies whose documented example names things this test's tenant does not have.
+const OWN_BODIES: Record<string, (t: TestTenant) => JsonObject> = {
+  'login-body.schema.json': (t) => ({ email: t.email, password: t.password }),
+  'impersonate-body.schema.json': (t) => ({ tenant: t.slug }),
+};
+
+/** A body the route accepts: the documented example, or one naming the test tenant's own user or slug. */
+function validBody(route: RouteDef, t: TestTenant): JsonObject {
+  const own = OWN_BODIES[route.body!];
+  if (own) return own(t);
+  const { op } = operation(route);
+  const media = deref(((op.requestBody as JsonObject).content as JsonObject)['application/json'] as JsonObject);
+  const examples = Object.values((media.examples ?? {}) as JsonObject).map((e) => deref(e as JsonObject).value);
+  const body = structuredClone((media.example ?? examples[0]) as JsonObject | undefined);
+  if (!body) throw new Error(`${route.method} ${route.path}: the OpenAPI document gives no request example`);
+  expect(validator.get(route.body!)(body), `${route.path} example`).toBe(true);
+  return body;
+}
+
+function bodySchema(route: RouteDef): { required: string[]; properties: string[] } {
+  const schema = schemas.get(route.body!)!;
+  return { required: (schema.required ?? []) as string[], properties: Object.keys((schema.properties ?? {}) as JsonObject) };
+}
+
+/** The body with its first required field set to a value of the wrong type, when some value is wrong. */
+function wrongType(route: RouteDef, body: JsonObject): { field: string; body: JsonObject } | undefined {
+  const check = validator.get(route.body!);
+  for (const field of bodySchema(route).required) {
+    for (const value of [12345, 'not-this', [], {}, true] as Json[]) {
+      const candidate = { ...body, [field]: value };
+      if (!check(candidate)) return { field, body: candidate };
+    }
+  }
+  return undefined;
+}
+
+const nested = (depth: number): Json => {
+  let v: Json = 'bottom';
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+};
+
+async function expect422(res: Response, field?: string): Promise<void> {
+  const body = (await expectError(res, 422, 'validation_failed')) as { detail: string; errors: Array<{ loc: unknown[]; msg: string; type: string }> };
+  expect(body.errors.length).toBeGreaterThan(0);
+  for (const e of body.errors) {
+    expect(Array.isArray(e.loc) && e.loc[0] === 'body', JSON.stringify(e)).toBe(true);
+    expect(e.msg).toMatch(/\S/);
+    expect(e.type).toMatch(/\S/);
+  }
+  if (field) {
+    expect(body.detail).toContain(field);
+    expect(body.errors.some((e) => e.loc.includes(field)), JSON.stringify(body.errors)).toBe(true);
+  }
+}
+
+describe.each(PROFILES)('request validation on %s backends', (profile) => {
+  const skip = profile === 'production' && !productionAvailable();
+  let s: TestServer;
+  let small: TestServer;
+  const tenants = new Map<TestServer, TestTenant>();
+  const sessions = new Map<TestServer, string>();
+
+  beforeAll(async () => {
+    if (skip) return;
+    [s, small] = await Promise.all([startTestServer(profile), startTestServer(profile, { AUGUR_MAX_JSON_BYTES: String(SMALL_LIMIT) })]);
+    for (const server of [s, small]) tenants.set(server, await server.tenant({ admin: true, modelio: true }));
+  });
+  afterAll(async () => {
+    await Promise.all([s?.close(), small?.close()]);
+  });
+
+  /** Credentials the route takes: the DSN key on ingest, a signed-in session on account and tenant writes. */
+  async function auth(server: TestServer, route: RouteDef): Promise<Record<string, string>> {
+    const t = tenants.get(server)!;
+    if (route.auth === 'dsn') return { authorization: `Bearer ${t.key}` };
+    if (route.auth === 'none') return {};
+    let cookie = sessions.get(server);
+    if (!cookie) {
+      const r = await fetch(`${server.api}/auth/login`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ email: t.email, password: t.password }) });
+      expect(r.status, `sign in: ${await r.clone().text()}`).toBe(200);
+      cookie = r.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0]!)
+        .join('; ');
+      sessions.set(server, cookie);
+    }
+    return { cookie };
+  }
+
+  async function send(server: TestServer, route: RouteDef, body: BodyInit, headers: Record<string, string> = JSON_HEADERS): Promise<Response> {
+    return fetch(`${server.api}${urlPath(route)}`, { method: route.method.toUpperCase(), headers: { ...(await auth(server, route)), ...headers }, body });
+  }
+
+  it.skipIf(skip)('there are JSON-body routes to check', () => {
+    expect(BODY_ROUTES.length).toBeGreaterThan(0);
+  });
+
+  describe.each(BODY_ROUTES.map((r) => [`${r.method.toUpperCase()} ${r.path}`, r] as const))('%s', (_name, route) => {
+    it.skipIf(skip)('accepts the documented example', async () => {
+      const r = await send(s, route, JSON.stringify(validBody(route, tenants.get(s)!)));
+      expect(r.status, await r.text()).toBeLessThan(300);
+    });
+
+    it.skipIf(skip)('422 validation_failed naming the missing required field', async () => {
+      const { required } = bodySchema(route);
+      expect(required.length, `${route.body} has no required field to leave out`).toBeGreaterThan(0);
+      const body = validBody(route, tenants.get(s)!);
+      delete body[required[0]!];
+      await expect422(await send(s, route, JSON.stringify(body)), required[0]);
+    });
+
+    it.skipIf(skip)('422 validation_failed naming a field of the wrong type, and for a body that is not an object', async () => {
+      const broken = wrongType(route, validBody(route, tenants.get(s)!));
+      if (broken) await expect422(await send(s, route, JSON.stringify(broken.body)), broken.field);
+      await expect422(await send(s, route, '[]'));
+    });
+
+    it.skipIf(skip)('400 malformed_json for a body that is not JSON', async () => {
+      await expectError(await send(s, route, '{"text": "unterminated'), 400, 'malformed_json');
+    });
+
+    it.skipIf(skip)('415 unsupported_media_type for a body that is not sent as JSON', async () => {
+      const json = JSON.stringify(validBody(route, tenants.get(s)!));
+      await expectError(await send(s, route, json, { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+      await expectError(await send(s, route, json, { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
+    });
+
+    it.skipIf(skip)(`413 payload_too_large above AUGUR_MAX_JSON_BYTES (${SMALL_LIMIT} here)`, async () => {
+      const body = { ...validBody(route, tenants.get(small)!), padding: 'x'.repeat(SMALL_LIMIT) };
+      await expectError(await send(small, route, JSON.stringify(body)), 413, 'payload_too_large');
+    });
+
+    it.skipIf(skip)('accepts gzip and deflate bodies', async () => {
+      const json = JSON.stringify(validBody(route, tenants.get(s)!));
+      for (const [encoding, bytes] of [
+        ['gzip', gzipSync(json)],
+        ['deflate', deflateSync(json)],
+      ] as const) {
+        const r = await send(s, route, bytes, { ...JSON_HEADERS, 'content-encoding': encoding });
+        expect(r.status, `${encoding}: ${await r.text()}`).toBeLessThan(300);
+      }
+    });
+
+    it.skipIf(skip)('413 for a small gzip body that inflates past the limit (a gzip bomb)', async () => {
+      const bomb = gzipSync(JSON.stringify({ ...validBody(route, tenants.get(small)!), padding: ' '.repeat(1 << 20) }));
+      expect(bomb.length).toBeLessThan(SMALL_LIMIT);
+      await expectError(await send(small, route, bomb, { ...JSON_HEADERS, 'content-encoding': 'gzip' }), 413, 'payload_too_large');
+    });
+
+    it.skipIf(skip)(`422 for JSON nested deeper than ${MAX_JSON_DEPTH} levels`, async () => {
+      const body = { ...validBody(route, tenants.get(s)!), deep: nested(MAX_JSON_DEPTH + 10) };
+      await expect422(await send(s, route, JSON.stringify(body)));
+    });
+
+    it.skipIf(skip)('accepts null for every optional field (null means absent)', async () => {
+      const { required, properties } = bodySchema(route);
+      const body = validBody(route, tenants.get(s)!);
+      for (const p of properties) if (!required.includes(p)) body[p] = null;
+      const r = await send(s, route, JSON.stringify(body));
+      expect(r.status, `${JSON.stringify(body)} → ${await r.text()}`).toBeLessThan(300);
+    });
+  });
+});
