@@ -52,7 +52,7 @@ export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES): Express
   return app;
 }
 
-/** Auth → path parameters → CSRF and impersonation rules → body → route middleware → handler. */
+/** Auth → path parameters → CSRF and impersonation rules → guard → body → route middleware → handler. */
 function pipeline(def: RouteDef, ctx: AppContext): RequestHandler[] {
   const steps: RequestHandler[] = [];
   const write = def.method !== 'get';
@@ -82,6 +82,13 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler[] {
           ctx.validator.assert(ref, value, 'path');
         }
       }
+      next();
+    });
+  }
+  if (def.guard) {
+    const guard = def.guard;
+    steps.push((req, _res, next) => {
+      guard(req, ctx);
       next();
     });
   }

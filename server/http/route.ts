@@ -18,6 +18,8 @@ export interface RouteDef {
   badParam?: 404 | 422;
   /** Changes tenant state: refused while an admin impersonates. */
   tenantWrite?: boolean;
+  /** Runs after auth and parameter checks, before the body is read: refusals that need no body (modelio switched off, say). */
+  guard?: (req: Request, ctx: AppContext) => void;
   /** Runs after auth and parameter checks, before the handler (multipart parsing, say). */
   before?: (ctx: AppContext) => RequestHandler[];
   handler: (req: Request, res: Response, ctx: AppContext) => unknown;

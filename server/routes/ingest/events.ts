@@ -1,0 +1,30 @@
+import { route } from '../../http/route.js';
+import { ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
+
+/**
+ * POST /runs/{run_id}/events: the request's events become one chunk of JSON lines, appended
+ * through the Appender (one immutable chunk object per request, ordered by a shared sequence
+ * number), so each request's lines stay together and in order under concurrent appends.
+ */
+export const eventRoutes = [
+  route({
+    method: 'post',
+    path: '/runs/:run_id/events',
+    auth: 'dsn',
+    params: { run_id: 'params.schema.json#/$defs/run_id' },
+    badParam: 422,
+    body: 'events-body.schema.json',
+    handler: async (req, res, ctx) => {
+      const target = runTarget(req);
+      const body = req.body as { events: unknown[]; step_index?: number | null };
+      const step = present(body.step_index) ? body.step_index : undefined;
+      const key = target.keys.events(step ?? 'run');
+      let text = '';
+      for (const e of body.events) text += `${JSON.stringify(e)}\n`;
+      await ingestRunWrite(ctx, req, target, step === undefined ? 'events' : `events:${step}`, () =>
+        ctx.appends.append(key, Buffer.from(text), null, 'application/x-ndjson'),
+      );
+      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key), appended: body.events.length });
+    },
+  }),
+];

@@ -1,0 +1,44 @@
+import type { ManifestFields } from '../../../storage/metadata/index.js';
+import { route } from '../../http/route.js';
+import { ingestRunWrite, present, relative, runTarget, verbatimJson } from '../../services/ingest.js';
+
+interface ManifestBody {
+  run_id: string;
+  agent?: { name?: string | null; version?: string | null } | null;
+  task?: { instruction?: string | null } | null;
+}
+
+/** What the run index keeps of a manifest (the list view's columns). */
+function indexFields(m: ManifestBody): ManifestFields {
+  const agent = [m.agent?.name, m.agent?.version].filter(present).join(' ').slice(0, 200);
+  const task = m.task?.instruction;
+  return { status: null, agent: agent || null, task: present(task) ? task.slice(0, 10_000) : null };
+}
+
+/**
+ * POST /runs: opens a run. The manifest is stored verbatim (a later one replaces it); the run
+ * index says whether this was the run's first manifest (201) or a repeat (200). The object write
+ * and the index upsert run concurrently: both are idempotent, so a retry after a failure of
+ * either converges.
+ */
+export const manifestRoutes = [
+  route({
+    method: 'post',
+    path: '/runs',
+    auth: 'dsn',
+    body: 'manifest.schema.json',
+    handler: async (req, res, ctx) => {
+      const body = req.body as ManifestBody;
+      const target = runTarget(req, body.run_id);
+      const { auth, keys, runId } = target;
+      const created = await ingestRunWrite(ctx, req, target, 'manifest', async () => {
+        const [, first] = await Promise.all([
+          ctx.stores.objects.put(keys.manifest, verbatimJson(req), { contentType: 'application/json' }),
+          ctx.stores.metadata.upsertManifest(auth.tenant.id, runId, indexFields(body), ctx.now()),
+        ]);
+        return first;
+      });
+      res.status(created ? 201 : 200).json({ ok: true, run_id: runId, created, file: relative(keys, keys.manifest) });
+    },
+  }),
+];

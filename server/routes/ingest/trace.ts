@@ -1,0 +1,47 @@
+import { ApiError } from '../../errors.js';
+import { route } from '../../http/route.js';
+import { ingestRunWrite, present, relative, runTarget, verbatimJson } from '../../services/ingest.js';
+
+interface TraceBody {
+  run_id?: string | null;
+  session?: { status?: string | null } | null;
+  steps: Array<{ step_index: number; run_id?: string | null }>;
+}
+
+export function runIdMismatch(where: Array<string | number>, url: string, body: string): ApiError {
+  return new ApiError('validation_failed', `${where.join('.')} is ${JSON.stringify(body)} but the URL names run ${JSON.stringify(url)}`, {
+    errors: [{ loc: ['body', ...where], msg: `must equal the run_id in the URL (${url})`, type: 'const' }],
+  });
+}
+
+/** PUT /runs/{run_id}/trace: the whole session, stored verbatim; the index learns step count and status. */
+export const traceRoutes = [
+  route({
+    method: 'put',
+    path: '/runs/:run_id/trace',
+    auth: 'dsn',
+    params: { run_id: 'params.schema.json#/$defs/run_id' },
+    badParam: 422,
+    body: 'trace.schema.json',
+    handler: async (req, res, ctx) => {
+      const target = runTarget(req);
+      const body = req.body as TraceBody;
+      if (present(body.run_id) && body.run_id !== target.runId) throw runIdMismatch(['run_id'], target.runId, body.run_id);
+      body.steps.forEach((s, i) => {
+        if (present(s.run_id) && s.run_id !== target.runId) throw runIdMismatch(['steps', i, 'run_id'], target.runId, s.run_id);
+      });
+      const stepCount = body.steps.reduce((m, s) => Math.max(m, s.step_index + 1), 0);
+      const status = body.session?.status;
+      const { keys } = target;
+      await ingestRunWrite(
+        ctx,
+        req,
+        target,
+        'trace',
+        () => ctx.stores.objects.put(keys.trace, verbatimJson(req), { contentType: 'application/json' }),
+        { ...(stepCount > 0 ? { step_count: stepCount } : {}), ...(present(status) ? { status } : {}) },
+      );
+      res.json({ ok: true, run_id: target.runId, file: relative(keys, keys.trace) });
+    },
+  }),
+];

@@ -1,0 +1,212 @@
+import { pipeline } from 'node:stream/promises';
+import type { Request, Response } from 'express';
+import type { AppContext } from '../../context.js';
+import { ApiError } from '../../errors.js';
+import { route, type RouteDef } from '../../http/route.js';
+import type { UserAuth } from '../../http/types.js';
+import { BundleKeys, parseNnnn, type ScreenshotKind } from '../../services/bundle.js';
+import { computeFindings } from '../../services/findings.js';
+import { bundleCounts, listRuns, parseRunsQuery } from '../../services/run-reads.js';
+import { renderTrace, TraceView } from '../../services/trace-view.js';
+
+/** Presigned screenshot URLs live this long. */
+export const PRESIGN_TTL_S = 300;
+
+/**
+ * One body for every missing thing under /runs/{run_id}/: a missing run, another tenant's run, a
+ * missing file and an invalid read path all answer exactly this, so nothing tells them apart.
+ */
+const notFound = (): ApiError => new ApiError('not_found', 'Not found');
+
+const RUN_ID = 'params.schema.json#/$defs/run_id';
+
+/** Keys under the active tenant (the session's, or an admin's override) and this run alone. */
+function runKeys(req: Request): BundleKeys {
+  const auth = req.auth as UserAuth;
+  try {
+    return new BundleKeys(auth.tenant.id, req.params.run_id as string);
+  } catch {
+    throw notFound();
+  }
+}
+
+async function sendObject(ctx: AppContext, res: Response, key: string, contentType: string): Promise<void> {
+  const obj = await ctx.stores.objects.get(key);
+  if (!obj) throw notFound();
+  res.status(200);
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', String(obj.info.size));
+  res.setHeader('Cache-Control', 'private, no-cache');
+  await pipeline(obj.body, res);
+}
+
+/** An appended file (events, logs): its chunks in order, or the whole object if one was compacted there. */
+async function sendAppended(ctx: AppContext, res: Response, key: string, contentType: string): Promise<void> {
+  const buf = (await ctx.appends.read(key)) ?? (await ctx.stores.objects.getBuffer(key));
+  if (buf === undefined) throw notFound();
+  res.status(200).setHeader('Content-Type', contentType);
+  res.setHeader('Cache-Control', 'private, no-cache');
+  res.end(buf);
+}
+
+const views = new WeakMap<AppContext, TraceView>();
+function traceView(ctx: AppContext): TraceView {
+  let v = views.get(ctx);
+  if (!v) views.set(ctx, (v = new TraceView(ctx.stores.objects, ctx.logger)));
+  return v;
+}
+
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  const bare = (t: string) => t.trim().replace(/^W\//, '');
+  return header.split(',').some((t) => bare(t) === bare(etag));
+}
+
+export const runRoutes: RouteDef[] = [
+  route({
+    method: 'get',
+    path: '/runs',
+    auth: 'reader',
+    handler: async (req, res, ctx) => {
+      const q = parseRunsQuery(req);
+      res.json(await listRuns(ctx.stores.metadata, (req.auth as UserAuth).tenant.id, q));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/manifest.json',
+    auth: 'reader',
+    params: { run_id: RUN_ID },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      const { objects } = ctx.stores;
+      const [obj, counts] = await Promise.all([objects.get(keys.manifest), bundleCounts(objects, keys)]);
+      if (!obj) throw notFound();
+      const chunks: Buffer[] = [];
+      for await (const c of obj.body) chunks.push(c as Buffer);
+      const manifest = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      res.setHeader('Cache-Control', 'private, no-cache');
+      res.json({ ...manifest, received_at: obj.info.lastModified.toISOString(), counts });
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/trace.json',
+    auth: 'reader',
+    params: { run_id: RUN_ID },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      const runId = req.params.run_id as string;
+      let trace = await traceView(ctx).load(keys);
+      if (!trace) {
+        if (!(await ctx.stores.objects.head(keys.manifest))) throw notFound();
+        trace = { hasTrace: false, head: {}, steps: [], lastReceivedAt: 0 };
+      }
+      res.status(200).setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.setHeader('Cache-Control', 'private, no-cache');
+      res.end(renderTrace(runId, trace));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/steps/:step.json',
+    auth: 'reader',
+    params: { run_id: RUN_ID, step: 'params.schema.json#/$defs/nnnn' },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      const index = parseNnnn(req.params.step as string);
+      if (index === undefined) throw notFound();
+      await sendObject(ctx, res, keys.step(index), 'application/json; charset=utf-8');
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/events/:name.jsonl',
+    auth: 'reader',
+    params: { run_id: RUN_ID, name: 'params.schema.json#/$defs/events_name' },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      const name = req.params.name as string;
+      const index = name === 'run' ? 'run' : parseNnnn(name);
+      if (index === undefined) throw notFound();
+      await sendAppended(ctx, res, keys.events(index), 'application/x-ndjson; charset=utf-8');
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/screenshots/:shot.png',
+    auth: 'reader',
+    params: { run_id: RUN_ID, shot: 'params.schema.json#/$defs/shot' },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      const m = /^([0-9]{4,6})_(pre|post|target|diff)$/.exec(req.params.shot as string);
+      const index = m ? parseNnnn(m[1]!) : undefined;
+      if (!m || index === undefined) throw notFound();
+      const key = keys.screenshot(index, m[2] as ScreenshotKind);
+      const { objects } = ctx.stores;
+      if (ctx.config.screenshotReads === 'presign' && objects.presignGet) {
+        if (!(await objects.head(key))) throw notFound();
+        res.setHeader('Cache-Control', 'private, no-store');
+        res.redirect(302, await objects.presignGet(key, PRESIGN_TTL_S, 'image/png'));
+        return;
+      }
+      const inm = req.get('if-none-match');
+      if (inm) {
+        const info = await objects.head(key);
+        if (!info) throw notFound();
+        if (etagMatches(inm, info.etag)) {
+          res.status(304).setHeader('ETag', info.etag);
+          res.setHeader('Cache-Control', 'private, no-cache');
+          res.end();
+          return;
+        }
+      }
+      const obj = await objects.get(key);
+      if (!obj) throw notFound();
+      res.status(200);
+      res.setHeader('Content-Type', 'image/png');
+      res.setHeader('Content-Length', String(obj.info.size));
+      res.setHeader('ETag', obj.info.etag);
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.setHeader('Cache-Control', 'private, no-cache');
+      await pipeline(obj.body, res);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/modelio/:relpath',
+    auth: 'reader',
+    params: { run_id: RUN_ID, relpath: 'params.schema.json#/$defs/modelio_relpath' },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      await sendObject(ctx, res, keys.modelio(req.params.relpath as string), 'application/json; charset=utf-8');
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/logs/:name.log',
+    auth: 'reader',
+    params: { run_id: RUN_ID, name: 'params.schema.json#/$defs/log_name' },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      await sendAppended(ctx, res, keys.log(req.params.name as string), 'text/plain; charset=utf-8');
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/diagnostics/findings.json',
+    auth: 'reader',
+    params: { run_id: RUN_ID },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      const runId = req.params.run_id as string;
+      const auth = req.auth as UserAuth;
+      const { objects, metadata } = ctx.stores;
+      const [trace, run] = await Promise.all([traceView(ctx).load(keys), metadata.getRun(auth.tenant.id, runId)]);
+      if (!trace && !(await objects.head(keys.manifest))) throw notFound();
+      res.setHeader('Cache-Control', 'private, no-cache');
+      res.json(await computeFindings(objects, { runId, keys, trace, run, now: ctx.now() }));
+    },
+  }),
+];

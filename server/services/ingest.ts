@@ -1,0 +1,115 @@
+import type { Request } from 'express';
+import type { AppContext } from '../context.js';
+import { ApiError } from '../errors.js';
+import type { DsnAuth } from '../http/types.js';
+import { BundleKeys } from './bundle.js';
+
+/**
+ * What every ingest route shares: the DSN caller, the run's keys, the heartbeat each call stamps
+ * and the run index touch. Presence entries hold strings only: `last_event` is stored as JSON text
+ * (the heartbeat's value is any JSON; ingest calls stamp strings such as "step:3"), every other
+ * field as the plain string.
+ */
+export const CLIENT_ID_HEADER = 'X-Augur-Client-Id';
+/** 1 to 200 printable ASCII characters: it becomes a Redis key part and a /connections entry. */
+export const CLIENT_ID_RE = /^[\x20-\x7e]{1,200}$/;
+
+export function dsnCaller(req: Request): DsnAuth {
+  const auth = req.auth;
+  if (auth?.kind !== 'dsn') throw new Error('ingest route reached without DSN authentication');
+  return auth;
+}
+
+/** The client an ingest call counts for unless the key's last heartbeat named one: the header, else the DSN's client name. */
+export function fallbackClientId(req: Request, auth: DsnAuth): string {
+  const h = req.headers['x-augur-client-id'];
+  if (h === undefined) return auth.dsn.client_name;
+  if (typeof h !== 'string' || !CLIENT_ID_RE.test(h)) {
+    throw new ApiError('validation_failed', `${CLIENT_ID_HEADER} must be 1 to 200 printable ASCII characters`, {
+      errors: [{ loc: ['header', CLIENT_ID_HEADER], msg: 'must be 1 to 200 printable ASCII characters', type: 'pattern' }],
+    });
+  }
+  return h;
+}
+
+/**
+ * Stamps a heartbeat in one presence round trip. Best effort: a presence failure is logged and
+ * never fails the ingest call. Resolves to the client id stored, or undefined when it failed.
+ */
+export function stampHeartbeat(
+  ctx: AppContext,
+  req: Request,
+  auth: DsnAuth,
+  clientId: string,
+  explicit: boolean,
+  fields: Record<string, string>,
+): Promise<string | undefined> {
+  let p: Promise<string>;
+  try {
+    p = ctx.stores.presence.stamp({ tenantId: auth.tenant.id, dsnId: auth.dsn.id, clientId, explicit, fields, now: ctx.now() });
+  } catch (err) {
+    p = Promise.reject(err);
+  }
+  return p.catch((err: unknown) => {
+    ctx.logger.warn({ err, req_id: req.id, tenant_id: auth.tenant.id }, 'heartbeat stamp failed; ingest goes on');
+    return undefined;
+  });
+}
+
+export interface RunWrite {
+  auth: DsnAuth;
+  keys: BundleKeys;
+  runId: string;
+}
+
+/** The run addressed by the (already validated) :run_id path parameter; BundleKeys checks it again. */
+export function runTarget(req: Request, runId: string = req.params.run_id as string): RunWrite {
+  const auth = dsnCaller(req);
+  return { auth, runId, keys: new BundleKeys(auth.tenant.id, runId) };
+}
+
+/** A key's path relative to its run, as the ack reports it (`steps/0003.json`). */
+export function relative(keys: BundleKeys, key: string): string {
+  return key.slice(keys.prefix.length);
+}
+
+/**
+ * Runs one run write with its heartbeat stamp started in the same tick (with Redis, both leave in
+ * one pipeline), then records the run in the batched index: a call for a run whose manifest has
+ * not arrived yet creates the run when the index flushes.
+ */
+export async function ingestRunWrite<T>(
+  ctx: AppContext,
+  req: Request,
+  target: RunWrite,
+  lastEvent: string,
+  write: () => Promise<T>,
+  touch: { step_count?: number; status?: string | null } = {},
+): Promise<T> {
+  const clientId = fallbackClientId(req, target.auth);
+  const stamped = stampHeartbeat(ctx, req, target.auth, clientId, false, {
+    run_id: target.runId,
+    last_event: JSON.stringify(lastEvent),
+    dsn_id: target.auth.dsn.id,
+  });
+  const [result] = await Promise.all([write(), stamped]);
+  ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now(), ...touch });
+  return result;
+}
+
+/**
+ * The JSON body as the SDK sent it (decompressed): stored verbatim, cheap and faithful. Bodies in
+ * another charset than UTF-8 are re-serialised so every stored document is UTF-8 JSON.
+ */
+export function verbatimJson(req: Request): Buffer {
+  const raw = req.rawBody;
+  const type = req.headers['content-type'] ?? '';
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1]?.toLowerCase();
+  if (raw && (charset === undefined || charset === 'utf-8' || charset === 'utf8')) return raw;
+  return Buffer.from(JSON.stringify(req.body));
+}
+
+/** Null means absent (SDKs in other languages send null for unset optionals). */
+export function present<T>(v: T | null | undefined): v is T {
+  return v !== null && v !== undefined;
+}
