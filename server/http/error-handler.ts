@@ -18,6 +18,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       logger.error({ err, req_id: req.id, debug_session_id: req.id, url: req.originalUrl }, 'unhandled error');
     } else if (apiErr.status >= 500) {
       logger.error({ err, req_id: req.id, debug_session_id: req.id }, apiErr.message);
+    } else {
+      logger.info({ req_id: req.id, method: req.method, url: req.originalUrl, status: apiErr.status, code: apiErr.code }, apiErr.message);
     }
     const e = apiErr ?? new ApiError('internal_error', 'Internal server error');
     if (res.headersSent) {

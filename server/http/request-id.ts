@@ -11,12 +11,14 @@ export function requestId(logger: Logger): RequestHandler {
     req.id = incoming && INCOMING_ID.test(incoming) ? incoming : randomUUID();
     req.startedAt = process.hrtime.bigint();
     res.setHeader('X-Request-Id', req.id);
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - req.startedAt) / 1e6;
-      const line = { req_id: req.id, method: req.method, url: req.originalUrl, status: res.statusCode, ms: Math.round(ms * 10) / 10 };
-      if (res.statusCode >= 500) logger.error({ ...line, debug_session_id: req.id }, 'request failed');
-      else logger.debug(line, 'request');
-    });
+    // Failures are logged by the error handler with their request id; an access line per request
+    // costs CPU on the ingest hot path, so it is written only at debug level.
+    if (logger.isLevelEnabled('debug')) {
+      res.on('finish', () => {
+        const ms = Number(process.hrtime.bigint() - req.startedAt) / 1e6;
+        logger.debug({ req_id: req.id, method: req.method, url: req.originalUrl, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+      });
+    }
     next();
   };
 }

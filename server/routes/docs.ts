@@ -6,6 +6,7 @@ import swaggerUi from 'swagger-ui-express';
 import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import type { Method } from '../http/route.js';
+import { pageHeaders } from '../http/security-headers.js';
 import { bundleOpenApi, readSchemaFiles } from '../services/openapi-bundle.js';
 
 /** The routes this router answers, as the contract tests compare them with the OpenAPI paths. */
@@ -73,6 +74,7 @@ function slash(want: boolean): RequestHandler {
 /** OpenAPI document, schema files and the two doc pages; everything built once, at start. */
 export function docsRouter(ctx: AppContext): Router {
   const router = Router();
+  router.use(['/docs', '/redoc'], pageHeaders);
   const schemas = readSchemaFiles();
   const openapi = JSON.stringify(bundleOpenApi(undefined, schemas));
   const schemaName = ctx.validator.get('params.schema.json#/$defs/schema_name');

@@ -38,12 +38,13 @@ export class DsnCache {
 
   /** The key's DSN and tenant, or undefined when the key is unknown or revoked. */
   async resolve(apiKey: string): Promise<ResolvedDsn | undefined> {
-    const hash = sha256(apiKey);
-    let hit = this.cache.get(hash);
+    // Keyed by the key itself so a warm call costs no hashing; it lives only in this process's memory.
+    let hit = this.cache.get(apiKey);
     if (hit === undefined) {
+      const hash = sha256(apiKey);
       const found = await this.metadata.findDsnByHash(hash);
       hit = found && !found.dsn.revoked_at && sameDigest(found.dsn.key_hash, hash) ? found : false;
-      this.cache.set(hash, hit);
+      this.cache.set(apiKey, hit);
     }
     if (!hit) return undefined;
     this.lastUsed.set(hit.dsn.id, this.now());
@@ -68,9 +69,9 @@ export class DsnCache {
     } catch {
       return;
     }
-    for (const [hash, v] of this.cache.entries()) {
+    for (const [key, v] of this.cache.entries()) {
       if (!v) continue;
-      if (v.dsn.id === change.dsnId || v.tenant.id === change.tenantId) this.cache.delete(hash);
+      if (v.dsn.id === change.dsnId || v.tenant.id === change.tenantId) this.cache.delete(key);
     }
   }
 
