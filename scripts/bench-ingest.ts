@@ -178,7 +178,8 @@ async function main(): Promise<void> {
 
   // --- backends: fauxqs (own process), Redis, Postgres -------------------------------------------
   const s3Port = await freePort();
-  backendChildren.add(start(process.execPath, ['--input-type=module', '-e', `import { startFauxqs } from 'fauxqs'; await startFauxqs({ port: ${s3Port}, host: '127.0.0.1', logger: false });`], {}));
+  const fauxqs = start(process.execPath, ['--input-type=module', '-e', `import { startFauxqs } from 'fauxqs'; await startFauxqs({ port: ${s3Port}, host: '127.0.0.1', logger: false });`], {});
+  backendChildren.add(fauxqs);
   await waitFor(() => tcpOpen(s3Port), 'fauxqs');
   const s3Endpoint = `http://127.0.0.1:${s3Port}`;
   const bucket = `augur-bench-${randomBytes(4).toString('hex')}`;
@@ -274,17 +275,27 @@ async function main(): Promise<void> {
   };
   const pg0 = await xact();
   const rs0 = await redisCommandStats(redis);
+  const cpu = () => ({ server: cpuSeconds(pid), s3: cpuSeconds(fauxqs.pid!), bench: process.cpuUsage() });
+  const cpuUse = (a: ReturnType<typeof cpu>, n: number) => {
+    const b = process.cpuUsage(a.bench);
+    const ms = (x: number) => ((x * 1000) / n).toFixed(2);
+    return `per request: server ${ms(cpuSeconds(pid) - a.server)} ms, s3 ${ms(cpuSeconds(fauxqs.pid!) - a.s3)} ms, load generator ${ms((b.user + b.system) / 1e6)} ms CPU`;
+  };
+  const c0 = cpu();
   const viaServer = await load((i) => putStep(pool, run, i, 200), { seconds: SECONDS });
+  const viaCpu = cpuUse(c0, viaServer.n);
   await new Promise((r) => setTimeout(r, 2_500));
   const pg1 = await xact();
   const rs1 = await redisCommandStats(redis);
   const body2k = step(run, 1);
+  const c1 = cpu();
   const direct = await load(
     async (i) => {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `direct/steps/${String(i % 1000).padStart(4, '0')}.json`, Body: body2k, ContentType: 'application/json' }));
     },
     { seconds: SECONDS },
   );
+  const directCpu = cpuUse(c1, direct.n);
   const stepRatio = viaServer.n / viaServer.secs / (direct.n / direct.secs);
 
   const deltas = [...rs1].map(([cmd, n]) => [cmd, n - (rs0.get(cmd) ?? 0)] as const).filter(([cmd, d]) => d > 0 && cmd !== 'info');
@@ -395,6 +406,7 @@ async function main(): Promise<void> {
     row('Redis round trips per step PUT', `${f(roundTrips / viaServer.n, 3)}  (${deltas.map(([c, d]) => `${c}=${d}`).join(' ')})`, '<= 1', roundTrips / viaServer.n <= 1.0001),
     row('CPU per step PUT (fs store): augur / minimal', `${f(cpuRatio)}  (${f(cpuAugur.perReq * 1e6, 0)} vs ${f(cpuMinimal.perReq * 1e6, 0)} µs)`, '<= 1.5', cpuRatio <= 1.5),
   ];
+  lines.push(`  step PUT via server, ${viaCpu}`, `  direct PutObject, ${directCpu}`);
   if (queries > 0) lines.push(`  note: the ${queries} transaction(s) are the server's batched flushes (run index + DSN last_used_at, once a second), not per-request queries.`);
   lines.push('  Redis: commands listed inside the Lua scripts (hset, zadd, ...) run in the script, not as round trips; EVALSHA is one round trip.');
   process.stdout.write(`${lines.join('\n')}\n`);

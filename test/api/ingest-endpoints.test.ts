@@ -270,7 +270,7 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
       const run = `run_${rid(4)}`;
       const good = makePng(6, 6);
       expect((await call(shot(run), { body: pngForm(good) })).status).toBe(200);
-      await expectError(await call(shot(run), { body: good, headers: { 'content-type': 'image/png' } }), 415, 'unsupported_media_type');
+      await expectError(await call(shot(run), { body: new Uint8Array(good), headers: { 'content-type': 'image/png' } }), 415, 'unsupported_media_type');
       await expectError(await call(shot(run), { json: { image: 'x' } }), 415, 'unsupported_media_type');
       await expectError(await call(shot(run), { body: pngForm(good, 'image/jpeg') }), 415, 'unsupported_media_type');
       await expectError(await call(shot(run), { body: pngForm(Buffer.from('GIF89a not a png at all, no no no no no no no')) }), 415, 'unsupported_media_type');

@@ -47,6 +47,6 @@ export function pngWithIhdr(width: number, height: number, depth = 8, colour = 2
 
 export function pngForm(png: Buffer, type = 'image/png', field = 'image', filename = 'shot.png'): FormData {
   const form = new FormData();
-  form.append(field, new Blob([png], { type }), filename);
+  form.append(field, new Blob([new Uint8Array(png)], { type }), filename);
   return form;
 }
