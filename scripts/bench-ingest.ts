@@ -5,13 +5,17 @@
  * (`node dist/scripts/augur.js serve`), a minimal Express 5 handler, and a private redis-server
  * when the binary exists (so Redis command counters see only the server; else the machine's Redis
  * with a fresh prefix). Postgres is the machine's (a fresh database, dropped at the end).
- * Concurrency 32. Each figure is a ratio against a baseline measured in the same run:
- *   1. step PUT (2 KB) req/s through the server vs. direct PutObject of the same bytes to fauxqs;
- *   2. screenshot upload MB/s (5 MB PNG) through the server vs. a direct lib-storage Upload;
- *   3. server RSS growth while uploading a 1 MB vs. a 100 MB screenshot;
- *   4. metadata transactions per warm ingest request (pg_stat_database.xact_commit delta of the
- *      server's own database) and Redis round trips per request (INFO commandstats deltas: EVALSHA/EVAL
- *      plus any top-level command; commands run inside our Lua scripts are not round trips);
+ * Concurrency 32. The "direct" baselines use an S3Client built from the same settings Augur's
+ * store uses (s3ClientConfig() in storage/objects/s3.ts): the same SDK client, without Augur.
+ *   1. server RSS growth (peak over the pre-upload RSS) during a 1 MB and then a 100 MB screenshot
+ *      upload, measured first, on a freshly started server;
+ *   2. step PUT (2 KB) req/s through the server vs. direct PutObject of the same bytes to fauxqs;
+ *   3. screenshot upload MB/s (5 MB PNG) through the server vs. a direct lib-storage Upload;
+ *   4. metadata transactions per warm ingest request: pg_stat_database xact deltas of the server's own
+ *      database over three windows of equal length (full load, light load, idle); the slope between the
+ *      two load windows is the per-request cost, the rest is the once-a-second batched flushes.
+ *      Redis round trips per request (INFO commandstats deltas: EVALSHA/EVAL plus any top-level
+ *      command; commands run inside our Lua scripts are not round trips);
  *   5. on the filesystem store (embedded backends), server CPU time (utime+stime from /proc) per step
  *      PUT vs. a minimal Express 5 handler (express.json, answer 201) fed the same requests.
  * Environment: AUGUR_BENCH_PG_URL (postgres admin URL, default postgres://postgres@127.0.0.1:5432/test),
@@ -20,7 +24,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +31,6 @@ import { Readable } from 'node:stream';
 import { crc32, deflateSync } from 'node:zlib';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Pool } from 'undici';
@@ -37,6 +39,8 @@ import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
 import { TenantAdmin } from '../server/services/tenants.js';
+import { s3Agents, s3ClientConfig } from '../storage/objects/s3.js';
+import { LeanPut } from '../storage/objects/s3-put.js';
 
 const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
 const CONCURRENCY = 32;
@@ -183,8 +187,11 @@ async function main(): Promise<void> {
   await waitFor(() => tcpOpen(s3Port), 'fauxqs');
   const s3Endpoint = `http://127.0.0.1:${s3Port}`;
   const bucket = `augur-bench-${randomBytes(4).toString('hex')}`;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const s3 = new S3Client({ endpoint: s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDS, requestHandler: new NodeHttpHandler({ httpAgent: agent }) });
+  // The direct baselines: Augur's own client settings, used from this process, without Augur.
+  const s3Opts = { endpoint: s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDS };
+  const agents = s3Agents();
+  const s3 = new S3Client(s3ClientConfig(s3Opts, agents));
+  const leanDirect = new LeanPut(s3, { ...s3Opts, bucket, agents });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 
   let redisUrl = process.env.AUGUR_BENCH_REDIS_URL;
@@ -264,93 +271,110 @@ async function main(): Promise<void> {
     if (res.statusCode !== status) throw new Error(`step PUT answered ${res.statusCode}`);
   };
 
-  // --- 1. step PUT vs direct PutObject --------------------------------------------------------------
   const run = 'bench_run';
+  const shotPath = (i: number, kind: string) => `/api/v1/runs/${run}/screenshots/${i % 1000}/${kind}`;
+  const postShot = async (png: Buffer, p: string) => {
+    const mp = multipart(png);
+    const res = await pool.request({ method: 'POST', path: p, headers: { ...auth, 'content-type': mp.type, 'content-length': String(mp.length) }, body: Readable.from(mp.body) });
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`screenshot answered ${res.statusCode}`);
+  };
+
+  // --- 1. RSS growth, first thing on the fresh server: 1 MB, then 100 MB ------------------------------
+  const rssGrowth = async (png: Buffer): Promise<{ before: number; growth: number }> => {
+    await new Promise((r) => setTimeout(r, 500));
+    const before = rssBytes(pid);
+    let peak = before;
+    const timer = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 5);
+    await postShot(png, shotPath(0, 'target')).finally(() => clearInterval(timer));
+    peak = Math.max(peak, rssBytes(pid));
+    return { before, growth: peak - before };
+  };
+  const rss1 = await rssGrowth(makePng(1 * MB));
+  const rss100 = await rssGrowth(makePng(100 * MB));
+
+  // --- 2. step PUT vs direct PutObject (and phases for the metadata slope) -----------------------------
   await load((i) => putStep(pool, run, i, 200), { total: 500 }); // warm: keys cached, connections open, JIT
-  await new Promise((r) => setTimeout(r, 2_500)); // let the server's batched flush and Postgres' stats settle
+  const SETTLE_MS = 2_500; // the server's batched flush (1 s) and Postgres' stats flush (1 s when idle)
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const xact = async () => {
     await pgAdmin.query('SELECT pg_stat_clear_snapshot()');
     const r = await pgAdmin.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1', [dbName]);
     return Number(r.rows[0]!.n);
   };
-  const pg0 = await xact();
+  /** xact delta over a window: the phase, then SETTLE_MS for its last flush to land. Every window has the same length. */
+  const window = async <T>(phase: () => Promise<T>): Promise<{ out: T; xacts: number }> => {
+    const x0 = await xact();
+    const out = await phase();
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    return { out, xacts: (await xact()) - x0 };
+  };
   const rs0 = await redisCommandStats(redis);
   const cpu = () => ({ server: cpuSeconds(pid), s3: cpuSeconds(fauxqs.pid!), bench: process.cpuUsage() });
   const cpuUse = (a: ReturnType<typeof cpu>, n: number) => {
     const b = process.cpuUsage(a.bench);
     const ms = (x: number) => ((x * 1000) / n).toFixed(2);
-    return `per request: server ${ms(cpuSeconds(pid) - a.server)} ms, s3 ${ms(cpuSeconds(fauxqs.pid!) - a.s3)} ms, load generator ${ms((b.user + b.system) / 1e6)} ms CPU`;
+    return `server ${ms(cpuSeconds(pid) - a.server)} ms, s3 ${ms(cpuSeconds(fauxqs.pid!) - a.s3)} ms, load generator ${ms((b.user + b.system) / 1e6)} ms CPU per request`;
   };
   const c0 = cpu();
-  const viaServer = await load((i) => putStep(pool, run, i, 200), { seconds: SECONDS });
+  const high = await window(() => load((i) => putStep(pool, run, i, 200), { seconds: SECONDS }));
+  const viaServer = high.out;
   const viaCpu = cpuUse(c0, viaServer.n);
-  await new Promise((r) => setTimeout(r, 2_500));
-  const pg1 = await xact();
   const rs1 = await redisCommandStats(redis);
   const body2k = step(run, 1);
+  const directKey = (i: number) => `direct/steps/${String(i % 1000).padStart(4, '0')}.json`;
   const c1 = cpu();
   const direct = await load(
     async (i) => {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `direct/steps/${String(i % 1000).padStart(4, '0')}.json`, Body: body2k, ContentType: 'application/json' }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: directKey(i), Body: body2k, ContentType: 'application/json' }));
     },
     { seconds: SECONDS },
   );
   const directCpu = cpuUse(c1, direct.n);
   const stepRatio = viaServer.n / viaServer.secs / (direct.n / direct.secs);
+  // For reference only: Augur's lean PUT from this process (the ceiling for the server's S3 leg).
+  const c2 = cpu();
+  const directLean = await load((i) => leanDirect.put(directKey(i), body2k, 'application/json').then(() => undefined), { seconds: SECONDS / 2 });
+  const directLeanCpu = cpuUse(c2, directLean.n);
+
+  // Light load (2 workers, paced) and idle, in windows as long as the full-load one.
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  const low = await window(async () => {
+    const end = Date.now() + SECONDS * 1000;
+    let n = 0;
+    await Promise.all(
+      [0, 1].map(async () => {
+        while (Date.now() < end) {
+          await putStep(pool, run, n++, 200);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }),
+    );
+    return n;
+  });
+  const idle = await window(() => new Promise((r) => setTimeout(r, SECONDS * 1000)));
+  const slope = (high.xacts - low.xacts) / (viaServer.n - low.out);
+  const fixedPerWindow = low.xacts - slope * low.out;
 
   const deltas = [...rs1].map(([cmd, n]) => [cmd, n - (rs0.get(cmd) ?? 0)] as const).filter(([cmd, d]) => d > 0 && cmd !== 'info');
   const roundTrips = deltas.filter(([cmd]) => !SCRIPT_INNER.has(cmd)).reduce((s, [, d]) => s + d, 0);
-  const queries = pg1 - pg0;
 
-  // --- 2. screenshot MB/s vs direct Upload ------------------------------------------------------------
+  // --- 3. screenshot MB/s vs direct Upload ------------------------------------------------------------
   const png5 = makePng(5 * MB);
   const UPLOADS = 96;
-  const shotVia = await load(
-    async (i) => {
-      const mp = multipart(png5);
-      const res = await pool.request({
-        method: 'POST',
-        path: `/api/v1/runs/${run}/screenshots/${i % 1000}/post`,
-        headers: { ...auth, 'content-type': mp.type, 'content-length': String(mp.length) },
-        body: Readable.from(mp.body),
-      });
-      await res.body.dump();
-      if (res.statusCode !== 200) throw new Error(`screenshot answered ${res.statusCode}`);
-    },
-    { total: UPLOADS },
-  );
+  const c3 = cpu();
+  const shotVia = await load((i) => postShot(png5, shotPath(i, 'post')), { total: UPLOADS });
+  const shotViaCpu = cpuUse(c3, shotVia.n);
+  const c4 = cpu();
   const shotDirect = await load(
     async (i) => {
       await new Upload({ client: s3, params: { Bucket: bucket, Key: `direct/shots/${i}.png`, Body: Readable.from([png5]), ContentType: 'image/png' }, partSize: 5 * MB, queueSize: 2 }).done();
     },
     { total: UPLOADS },
   );
+  const shotDirectCpu = cpuUse(c4, shotDirect.n);
   const mbps = (r: { n: number; secs: number }) => (r.n * png5.length) / MB / r.secs;
   const shotRatio = mbps(shotVia) / mbps(shotDirect);
-
-  // --- 3. RSS growth: 1 MB vs 100 MB screenshot ------------------------------------------------------
-  const rssGrowth = async (bytes: number): Promise<number> => {
-    const png = makePng(bytes);
-    await new Promise((r) => setTimeout(r, 500));
-    const before = rssBytes(pid);
-    let peak = before;
-    const timer = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 5);
-    const mp = multipart(png);
-    const res = await pool.request({
-      method: 'POST',
-      path: `/api/v1/runs/${run}/screenshots/0/target`,
-      headers: { ...auth, 'content-type': mp.type, 'content-length': String(mp.length) },
-      body: Readable.from(mp.body),
-    });
-    await res.body.dump();
-    clearInterval(timer);
-    peak = Math.max(peak, rssBytes(pid));
-    if (res.statusCode !== 200) throw new Error(`screenshot answered ${res.statusCode}`);
-    return peak - before;
-  };
-  await rssGrowth(1 * MB); // warm the path once
-  const rss1 = await rssGrowth(1 * MB);
-  const rss100 = await rssGrowth(100 * MB);
   await pool.close();
 
   // --- 5. CPU per step PUT on the fs store vs a minimal Express handler -----------------------------
@@ -396,19 +420,31 @@ async function main(): Promise<void> {
   // --- report -----------------------------------------------------------------------------------------
   const f = (n: number, d = 2) => n.toFixed(d);
   const row = (name: string, value: string, target: string, ok: boolean) => `  ${ok ? 'PASS' : 'MISS'}  ${name.padEnd(44)} ${value.padEnd(46)} target ${target}`;
+  const rssDiff = rss100.growth - rss1.growth;
   const lines = [
     `augur ingest benchmark: concurrency ${CONCURRENCY}, ${SECONDS} s per throughput phase, ${os.cpus().length} CPUs, node ${process.version}`,
     `  backends: fauxqs ${s3Endpoint} (own process), postgres db ${dbName}, redis ${privateRedis ? 'private redis-server' : redisUrl}`,
+    '  server S3 path: lean SigV4 PUT (storage/objects/s3-put.ts) for in-memory bodies <= 1 MiB; lib-storage Upload on its S3Client for streams',
+    '  direct baseline: S3Client(s3ClientConfig(...)) in this process, the same settings as the server\'s client (checksums WHEN_REQUIRED,',
+    '                   3 attempts, keep-alive NodeHttpHandler); PutObjectCommand for steps, lib-storage Upload (5 MiB parts, queue 2) for screenshots',
     row('step PUT 2 KB: server / direct PutObject', `${f(stepRatio)}  (${f(viaServer.n / viaServer.secs, 0)} vs ${f(direct.n / direct.secs, 0)} req/s)`, '>= 0.90', stepRatio >= 0.9),
     row('screenshot 5 MB: server / direct Upload', `${f(shotRatio)}  (${f(mbps(shotVia), 1)} vs ${f(mbps(shotDirect), 1)} MB/s)`, '>= 0.90', shotRatio >= 0.9),
-    row('server RSS growth: 100 MB vs 1 MB upload', `${f(rss100 / MB, 1)} MB vs ${f(rss1 / MB, 1)} MB (diff ${f((rss100 - rss1) / MB, 1)} MB)`, 'within 16 MB', Math.abs(rss100 - rss1) <= 16 * MB),
-    row('metadata transactions per warm step PUT', `${f(queries / viaServer.n, 4)}  (${queries} in ${viaServer.n} requests)`, '0', queries / viaServer.n < 0.01),
+    row('server RSS growth: 100 MB vs 1 MB upload', `+${f(rss100.growth / MB, 1)} MB vs +${f(rss1.growth / MB, 1)} MB (diff ${f(rssDiff / MB, 1)} MB)`, 'diff <= 16 MB', rssDiff <= 16 * MB),
+    row('metadata transactions per warm step PUT', `${f(Math.max(0, slope), 4)}  (slope; ${high.xacts} xacts in ${viaServer.n} requests raw)`, '0', slope < 0.01),
     row('Redis round trips per step PUT', `${f(roundTrips / viaServer.n, 3)}  (${deltas.map(([c, d]) => `${c}=${d}`).join(' ')})`, '<= 1', roundTrips / viaServer.n <= 1.0001),
     row('CPU per step PUT (fs store): augur / minimal', `${f(cpuRatio)}  (${f(cpuAugur.perReq * 1e6, 0)} vs ${f(cpuMinimal.perReq * 1e6, 0)} µs)`, '<= 1.5', cpuRatio <= 1.5),
+    '  details:',
+    `    RSS: fresh server at ${f(rss1.before / MB, 1)} MB; 1 MB upload (first request) peak +${f(rss1.growth / MB, 1)} MB; 100 MB upload peak +${f(rss100.growth / MB, 1)} MB over ${f(rss100.before / MB, 1)} MB`,
+    `    step PUT via server: ${viaCpu}`,
+    `    direct PutObject (SDK): ${directCpu}`,
+    `    reference, lean PUT from this process: ${f(directLean.n / directLean.secs, 0)} req/s; ${directLeanCpu}`,
+    `    screenshot via server: ${shotViaCpu}`,
+    `    direct Upload (SDK): ${shotDirectCpu}`,
+    `    metadata, windows of ${SECONDS} s + ${SETTLE_MS / 1000} s settle: full load ${high.xacts} xacts / ${viaServer.n} requests, ` +
+      `light load ${low.xacts} / ${low.out}, idle ${idle.xacts}`,
+    `      split of the full-load window: ${f(fixedPerWindow, 1)} fixed (batched flushes, per window) + ${f(slope, 4)} × ${viaServer.n} requests ` +
+      `= ${f(slope * viaServer.n, 1)} per-request; idle windows still flush what the previous window left`,
   ];
-  lines.push(`  step PUT via server, ${viaCpu}`, `  direct PutObject, ${directCpu}`);
-  if (queries > 0) lines.push(`  note: the ${queries} transaction(s) are the server's batched flushes (run index + DSN last_used_at, once a second), not per-request queries.`);
-  lines.push('  Redis: commands listed inside the Lua scripts (hset, zadd, ...) run in the script, not as round trips; EVALSHA is one round trip.');
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

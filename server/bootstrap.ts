@@ -10,6 +10,8 @@ import { createObjectStore } from '../storage/objects/index.js';
 import { createMetadataStore } from '../storage/metadata/index.js';
 import { createPresenceStore } from '../storage/presence/index.js';
 
+const SESSION_SWEEP_MS = 3_600_000;
+
 /** Opens the three stores the configuration names and runs pending migrations. */
 export async function openStores(config: Config, logger: Logger): Promise<Stores> {
   const backends = describeBackends(config);
@@ -30,7 +32,14 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
 export async function createContext(config: Config, logger: Logger, stores: Stores, now: () => number = Date.now): Promise<AppContext> {
   const dsnCache = new DsnCache(stores.metadata, stores.presence, logger, now);
   await dsnCache.start();
-  const runIndex = new RunIndexWriter(stores.metadata, logger, [() => dsnCache.flush()]);
+  // Expired sessions are refused on read already; sweeping them keeps the table small.
+  let lastSweep = 0;
+  const sweepSessions = async () => {
+    if (now() - lastSweep < SESSION_SWEEP_MS) return;
+    lastSweep = now();
+    await stores.metadata.deleteExpiredSessions(lastSweep);
+  };
+  const runIndex = new RunIndexWriter(stores.metadata, logger, [() => dsnCache.flush(), sweepSessions]);
   runIndex.start();
   return {
     config,

@@ -7,7 +7,6 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
   S3Client,
   S3ServiceException,
   type S3ClientConfig,
@@ -16,6 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ByteLimit, toReadable } from './limit.js';
+import { LeanPut } from './s3-put.js';
 import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type PutMeta } from './types.js';
 
 export interface S3StoreOptions {
@@ -32,32 +32,82 @@ export interface S3StoreOptions {
 // Multipart parts are buffered in memory: 5 MiB (S3's minimum) × 2 in flight bounds an upload's footprint.
 const PART_SIZE = 5 * 1024 * 1024;
 const QUEUE_SIZE = 2;
+/** In-memory bodies up to this size take the lean signed PUT (s3-put.ts); larger ones and streams the SDK. */
+export const LEAN_PUT_MAX_BYTES = 1024 * 1024;
+const CONNECT_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+const MAX_ATTEMPTS = 3;
+
+export interface S3Agents {
+  http: http.Agent;
+  https: https.Agent;
+}
+
+export const s3Agents = (): S3Agents => ({
+  http: new http.Agent({ keepAlive: true, maxSockets: 256 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 256 }),
+});
+
+/**
+ * The S3 client settings Augur uses (also what the ingest benchmark's "direct" baseline uses).
+ * Checksums only when an operation requires one: S3 still verifies the signed payload SHA-256, and the
+ * default per-request CRC32 (computed in JS) costs CPU on every upload.
+ */
+export function s3ClientConfig(
+  opts: Pick<S3StoreOptions, 'region' | 'endpoint' | 'forcePathStyle' | 'credentials'>,
+  agents: S3Agents = s3Agents(),
+): S3ClientConfig {
+  return {
+    region: opts.region,
+    endpoint: opts.endpoint,
+    forcePathStyle: opts.forcePathStyle,
+    credentials: opts.credentials,
+    maxAttempts: MAX_ATTEMPTS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      httpAgent: agents.http,
+      httpsAgent: agents.https,
+    }),
+  };
+}
+
+/** Endpoint settings from the environment that only the SDK's endpoint rules know: leave those to the SDK. */
+const sdkOnlyEndpointEnv = (env: NodeJS.ProcessEnv) =>
+  Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || env.AWS_USE_FIPS_ENDPOINT === 'true' || env.AWS_USE_DUALSTACK_ENDPOINT === 'true');
 
 export class S3ObjectStore implements ObjectStore {
   readonly kind = 's3' as const;
   readonly client: S3Client;
   private readonly publicClient: S3Client;
   private readonly prefix: string;
+  /** Undefined when the environment asks for endpoint rules the lean path does not follow. */
+  private readonly lean?: LeanPut;
 
   constructor(private readonly opts: S3StoreOptions) {
-    const base: S3ClientConfig = {
-      region: opts.region,
-      forcePathStyle: opts.forcePathStyle,
-      credentials: opts.credentials,
-      maxAttempts: 3,
-    };
-    this.client = new S3Client({
-      ...base,
-      endpoint: opts.endpoint,
-      requestHandler: new NodeHttpHandler({
-        connectionTimeout: 5_000,
-        requestTimeout: 60_000,
-        httpAgent: new http.Agent({ keepAlive: true, maxSockets: 256 }),
-        httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 256 }),
-      }),
-    });
-    this.publicClient = opts.publicEndpoint ? new S3Client({ ...base, endpoint: opts.publicEndpoint }) : this.client;
+    const agents = s3Agents();
+    this.client = new S3Client(s3ClientConfig(opts, agents));
+    this.publicClient = opts.publicEndpoint ? new S3Client({ ...s3ClientConfig(opts, agents), endpoint: opts.publicEndpoint }) : this.client;
     this.prefix = opts.prefix ? `${opts.prefix.replace(/\/+$/, '')}/` : '';
+    if (!sdkOnlyEndpointEnv(process.env)) {
+      this.lean = new LeanPut(this.client, {
+        bucket: opts.bucket,
+        region: opts.region,
+        endpoint: opts.endpoint,
+        forcePathStyle: opts.forcePathStyle,
+        agents,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        maxAttempts: MAX_ATTEMPTS,
+      });
+    }
+  }
+
+  /** Which path put() takes for an in-memory body of this size (for tests). */
+  putPath(bytes: number): 'lean' | 'sdk' {
+    return this.lean && bytes <= LEAN_PUT_MAX_BYTES ? 'lean' : 'sdk';
   }
 
   private key(key: string): string {
@@ -68,9 +118,14 @@ export class S3ObjectStore implements ObjectStore {
   async put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<ObjectInfo> {
     const Key = this.key(key);
     if (typeof body === 'string' || Buffer.isBuffer(body)) {
-      const buf = Buffer.from(body);
+      const buf = typeof body === 'string' ? Buffer.from(body) : body;
       if (meta.maxBytes !== undefined && buf.length > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
-      const out = await this.client.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key, Body: buf, ContentType: meta.contentType }));
+      if (this.lean && buf.length <= LEAN_PUT_MAX_BYTES) {
+        const etag = await this.lean.put(Key, buf, meta.contentType);
+        return { key, size: buf.length, etag, lastModified: new Date(), contentType: meta.contentType };
+      }
+      const upload = new Upload({ client: this.client, params: { Bucket: this.opts.bucket, Key, Body: buf, ContentType: meta.contentType }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
+      const out = await upload.done();
       return { key, size: buf.length, etag: out.ETag ?? '""', lastModified: new Date(), contentType: meta.contentType };
     }
     const limit = new ByteLimit(meta.maxBytes);
