@@ -29,7 +29,19 @@ export class DsnCache {
     private readonly now: () => number,
     ttlMs = DSN_CACHE_TTL_MS,
   ) {
-    this.cache = new LRUCache({ max: 50_000, ttl: ttlMs, ttlAutopurge: false });
+    this.cache = new LRUCache<string, ResolvedDsn | false>({
+      max: 50_000,
+      ttl: ttlMs,
+      // Concurrent requests with one key share a single look-up; a stale entry is served while it
+      // refreshes in the background, so no warm request waits for (or causes one per request) a query.
+      allowStale: true,
+      noDeleteOnFetchRejection: true,
+      fetchMethod: async (apiKey) => {
+        const hash = sha256(apiKey);
+        const found = await this.metadata.findDsnByHash(hash);
+        return found && !found.dsn.revoked_at && sameDigest(found.dsn.key_hash, hash) ? found : false;
+      },
+    });
   }
 
   async start(): Promise<void> {
@@ -39,13 +51,7 @@ export class DsnCache {
   /** The key's DSN and tenant, or undefined when the key is unknown or revoked. */
   async resolve(apiKey: string): Promise<ResolvedDsn | undefined> {
     // Keyed by the key itself so a warm call costs no hashing; it lives only in this process's memory.
-    let hit = this.cache.get(apiKey);
-    if (hit === undefined) {
-      const hash = sha256(apiKey);
-      const found = await this.metadata.findDsnByHash(hash);
-      hit = found && !found.dsn.revoked_at && sameDigest(found.dsn.key_hash, hash) ? found : false;
-      this.cache.set(apiKey, hit);
-    }
+    const hit = await this.cache.fetch(apiKey);
     if (!hit) return undefined;
     this.lastUsed.set(hit.dsn.id, this.now());
     return hit;
