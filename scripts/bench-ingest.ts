@@ -40,7 +40,7 @@ import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
 import { TenantAdmin } from '../server/services/tenants.js';
 import { s3Agents, s3ClientConfig } from '../storage/objects/s3.js';
-import { LeanPut } from '../storage/objects/s3-put.js';
+import { LeanS3 } from '../storage/objects/s3-lean.js';
 
 const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
 const CONCURRENCY = 32;
@@ -191,7 +191,7 @@ async function main(): Promise<void> {
   const s3Opts = { endpoint: s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDS };
   const agents = s3Agents();
   const s3 = new S3Client(s3ClientConfig(s3Opts, agents));
-  const leanDirect = new LeanPut(s3, { ...s3Opts, bucket, agents });
+  const leanDirect = new LeanS3(s3, { ...s3Opts, bucket, agents });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 
   let redisUrl = process.env.AUGUR_BENCH_REDIS_URL;
@@ -424,7 +424,7 @@ async function main(): Promise<void> {
   const lines = [
     `augur ingest benchmark: concurrency ${CONCURRENCY}, ${SECONDS} s per throughput phase, ${os.cpus().length} CPUs, node ${process.version}`,
     `  backends: fauxqs ${s3Endpoint} (own process), postgres db ${dbName}, redis ${privateRedis ? 'private redis-server' : redisUrl}`,
-    '  server S3 path: lean SigV4 PUT (storage/objects/s3-put.ts) for in-memory bodies <= 1 MiB; lib-storage Upload on its S3Client for streams',
+    '  server S3 path: lean SigV4 PUT (storage/objects/s3-lean.ts) for in-memory bodies <= 1 MiB; lib-storage Upload on its S3Client for streams',
     '  direct baseline: S3Client(s3ClientConfig(...)) in this process, the same settings as the server\'s client (checksums WHEN_REQUIRED,',
     '                   3 attempts, keep-alive NodeHttpHandler); PutObjectCommand for steps, lib-storage Upload (5 MiB parts, queue 2) for screenshots',
     row('step PUT 2 KB: server / direct PutObject', `${f(stepRatio)}  (${f(viaServer.n / viaServer.secs, 0)} vs ${f(direct.n / direct.secs, 0)} req/s)`, '>= 0.90', stepRatio >= 0.9),

@@ -15,7 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ByteLimit, toReadable } from './limit.js';
-import { LeanPut } from './s3-put.js';
+import { LeanS3, type ListedObject } from './s3-lean.js';
 import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type PutMeta } from './types.js';
 
 export interface S3StoreOptions {
@@ -84,7 +84,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly publicClient: S3Client;
   private readonly prefix: string;
   /** Undefined when the environment asks for endpoint rules the lean path does not follow. */
-  private readonly lean?: LeanPut;
+  private readonly lean?: LeanS3;
 
   constructor(private readonly opts: S3StoreOptions) {
     const agents = s3Agents();
@@ -92,7 +92,7 @@ export class S3ObjectStore implements ObjectStore {
     this.publicClient = opts.publicEndpoint ? new S3Client({ ...s3ClientConfig(opts, agents), endpoint: opts.publicEndpoint }) : this.client;
     this.prefix = opts.prefix ? `${opts.prefix.replace(/\/+$/, '')}/` : '';
     if (!sdkOnlyEndpointEnv(process.env)) {
-      this.lean = new LeanPut(this.client, {
+      this.lean = new LeanS3(this.client, {
         bucket: opts.bucket,
         region: opts.region,
         endpoint: opts.endpoint,
@@ -187,20 +187,21 @@ export class S3ObjectStore implements ObjectStore {
     let token: string | undefined;
     const full = this.prefix + prefix;
     do {
-      const out = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: full, ContinuationToken: token }),
-      );
-      const items = (out.Contents ?? []).map((o) => ({
-        key: (o.Key ?? '').slice(this.prefix.length),
-        size: o.Size ?? 0,
-        etag: o.ETag ?? '""',
-        lastModified: o.LastModified ?? new Date(0),
-      }));
+      const page = this.lean ? await this.lean.listPage(full, token) : await this.sdkListPage(full, token);
+      const items = page.items.map((o) => ({ ...o, key: o.key.slice(this.prefix.length) }));
       // S3 lists in UTF-8 binary order already; sorting keeps the contract even on servers that do not.
       items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       yield* items;
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      token = page.next;
     } while (token);
+  }
+
+  private async sdkListPage(prefix: string, token?: string): Promise<{ items: ListedObject[]; next?: string }> {
+    const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token }));
+    return {
+      items: (out.Contents ?? []).map((o) => ({ key: o.Key ?? '', size: o.Size ?? 0, etag: o.ETag ?? '""', lastModified: o.LastModified ?? new Date(0) })),
+      next: out.IsTruncated ? out.NextContinuationToken : undefined,
+    };
   }
 
   async delete(key: string): Promise<void> {

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { inject } from 'vitest';
 import { createObjectStore, TooLargeError, type ObjectStore } from '../../storage/objects/index.js';
 import { LEAN_PUT_MAX_BYTES, S3ObjectStore } from '../../storage/objects/s3.js';
-import { LeanPut, objectTarget } from '../../storage/objects/s3-put.js';
+import { LeanS3, objectTarget } from '../../storage/objects/s3-lean.js';
 import { createBucket, rid, S3_CREDENTIALS } from '../helpers/backends.js';
 import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
 import os from 'node:os';
@@ -120,7 +120,7 @@ describe.each(drivers)('object store contract: %s', (driver) => {
   it('round-trips keys with spaces, unicode, + = and !\'()*', async () => {
     const p = `odd-${rid()}/`;
     const keys = ['with space/a b.json', 'ünïcødé/日本語 ✓.json', 'plus/a+b+c.json', 'eq/a=b&c=d.json', "bang/!'()*.json", "mix/a b+c=d!e'f(g)h*i~j%41.json"].map((k) => p + k);
-    const lean = driver === 's3' ? vi.spyOn(LeanPut.prototype, 'put') : undefined;
+    const lean = driver === 's3' ? vi.spyOn(LeanS3.prototype, 'put') : undefined;
     for (const k of keys) await store.put(k, Buffer.from(k), { contentType: 'text/plain' });
     if (lean) expect(lean).toHaveBeenCalledTimes(keys.length); // small buffers take the lean signed PUT
     lean?.mockRestore();
@@ -260,6 +260,31 @@ describe('lean S3 PUT on the wire', () => {
     expect(h['x-amz-checksum-crc32']).toBeUndefined();
   });
 
+  it('signs its listings, pages through them and decodes XML-escaped keys', async () => {
+    const page = (keys: string[], next?: string) => (res: http.ServerResponse) =>
+      res
+        .writeHead(200, { 'content-type': 'application/xml' })
+        .end(
+          `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><IsTruncated>${next ? 'true' : 'false'}</IsTruncated>` +
+            keys.map((k) => `<Contents><Key>${k}</Key><LastModified>2026-11-28T10:00:00.000Z</LastModified><ETag>&quot;e1&quot;</ETag><Size>7</Size></Contents>`).join('') +
+            (next ? `<NextContinuationToken>${next}</NextContinuationToken>` : '') +
+            '</ListBucketResult>',
+        );
+    script = [page(['pre/l/a &amp; b.json', 'pre/l/c.json'], 'tok/2+='), page(['pre/l/d.json'])];
+    const listed: Array<{ key: string; etag: string; size: number }> = [];
+    for await (const o of store.list('l/')) listed.push({ key: o.key, etag: o.etag, size: o.size });
+    expect(listed).toEqual([
+      { key: 'l/a & b.json', etag: '"e1"', size: 7 },
+      { key: 'l/c.json', etag: '"e1"', size: 7 },
+      { key: 'l/d.json', etag: '"e1"', size: 7 },
+    ]);
+    expect(seen).toHaveLength(2);
+    for (const s of seen) expect(s.verdict, s.url).toBeUndefined();
+    expect(seen[0]!.method).toBe('GET');
+    expect(new URL(seen[0]!.url, 'http://x').searchParams.get('prefix')).toBe('pre/l/');
+    expect(new URL(seen[1]!.url, 'http://x').searchParams.get('continuation-token')).toBe('tok/2+=');
+  });
+
   it('retries a 503 and a reset connection, then succeeds', async () => {
     script = [(res) => res.writeHead(503).end('<Error><Code>SlowDown</Code></Error>'), (res) => res.socket!.destroy()];
     await expect(store.put('r/1.json', Buffer.from('{}'), { contentType: 'application/json' })).resolves.toMatchObject({ etag: '"abc123"' });
@@ -287,7 +312,7 @@ describe('lean S3 PUT on the wire', () => {
   it('keeps large buffers and streams on the SDK', async () => {
     expect(store.putPath(LEAN_PUT_MAX_BYTES)).toBe('lean');
     expect(store.putPath(LEAN_PUT_MAX_BYTES + 1)).toBe('sdk');
-    const lean = vi.spyOn(LeanPut.prototype, 'put');
+    const lean = vi.spyOn(LeanS3.prototype, 'put');
     await store.put('s/1.bin', Readable.from([Buffer.alloc(100)]), { contentType: 'application/octet-stream' });
     expect(lean).not.toHaveBeenCalled();
     lean.mockRestore();
