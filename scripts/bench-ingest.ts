@@ -40,12 +40,13 @@ import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
 import { TenantAdmin } from '../server/services/tenants.js';
 import { s3Agents, s3ClientConfig } from '../storage/objects/s3.js';
+import { deleteRedisPrefix, freePort, pngChunk } from './lib/harness.js';
 import { LeanS3 } from '../storage/objects/s3-lean.js';
 
 const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
 const CONCURRENCY = 32;
 const SECONDS = Number(process.env.AUGUR_BENCH_SECONDS ?? 6);
-const PG_ADMIN = process.env.AUGUR_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PG_ADMIN = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CREDS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 const MB = 1024 * 1024;
 
@@ -55,16 +56,6 @@ const backendChildren = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<unknown>> = [];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function waitFor(check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -134,14 +125,6 @@ async function load(one: (i: number) => Promise<void>, opts: { seconds?: number;
   return { n: done, secs: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
 
 /** A real RGB PNG of about `bytes` bytes (random pixels do not compress). */
 function makePng(bytes: number): Buffer {
@@ -194,7 +177,7 @@ async function main(): Promise<void> {
   const leanDirect = new LeanS3(s3, { ...s3Opts, bucket, agents });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 
-  let redisUrl = process.env.AUGUR_BENCH_REDIS_URL;
+  let redisUrl = process.env.AUGUR_TEST_REDIS_URL;
   let privateRedis = false;
   if (!redisUrl && spawnSync('redis-server', ['--version']).status === 0) {
     const port = await freePort();
@@ -207,12 +190,7 @@ async function main(): Promise<void> {
   const redisPrefix = `augur-bench-${randomBytes(4).toString('hex')}:`;
   const redis = new Redis(redisUrl);
   cleanups.push(async () => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteRedisPrefix(redisUrl, redisPrefix);
     redis.disconnect();
   });
 
@@ -238,7 +216,7 @@ async function main(): Promise<void> {
     AUGUR_S3_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
-    AUGUR_MAX_SCREENSHOT_BYTES: String(128 * MB),
+    AUGUR_MAX_SCREENSHOT_BYTES: String(320 * MB),
     AUGUR_ADMIN_EMAIL: 'bench@example.com',
     AUGUR_ADMIN_PASSWORD: 'bench-password',
     AUGUR_SCRYPT_LOG_N: '10',
@@ -292,6 +270,8 @@ async function main(): Promise<void> {
   };
   const rss1 = await rssGrowth(makePng(1 * MB));
   const rss100 = await rssGrowth(makePng(100 * MB));
+  // A third, larger upload shows whether growth follows the upload's size or stays bounded.
+  const rss300 = await rssGrowth(makePng(300 * MB));
 
   // --- 2. step PUT vs direct PutObject (and phases for the metadata slope) -----------------------------
   await load((i) => putStep(pool, run, i, 200), { total: 500 }); // warm: keys cached, connections open, JIT
@@ -434,7 +414,7 @@ async function main(): Promise<void> {
     row('Redis round trips per step PUT', `${f(roundTrips / viaServer.n, 3)}  (${deltas.map(([c, d]) => `${c}=${d}`).join(' ')})`, '<= 1', roundTrips / viaServer.n <= 1.0001),
     row('CPU per step PUT (fs store): augur / minimal', `${f(cpuRatio)}  (${f(cpuAugur.perReq * 1e6, 0)} vs ${f(cpuMinimal.perReq * 1e6, 0)} µs)`, '<= 1.5', cpuRatio <= 1.5),
     '  details:',
-    `    RSS: fresh server at ${f(rss1.before / MB, 1)} MB; 1 MB upload (first request) peak +${f(rss1.growth / MB, 1)} MB; 100 MB upload peak +${f(rss100.growth / MB, 1)} MB over ${f(rss100.before / MB, 1)} MB`,
+    `    RSS: fresh server at ${f(rss1.before / MB, 1)} MB; 1 MB upload (first request) peak +${f(rss1.growth / MB, 1)} MB; 100 MB upload peak +${f(rss100.growth / MB, 1)} MB over ${f(rss100.before / MB, 1)} MB; 300 MB upload peak +${f(rss300.growth / MB, 1)} MB over ${f(rss300.before / MB, 1)} MB`,
     `    step PUT via server: ${viaCpu}`,
     `    direct PutObject (SDK): ${directCpu}`,
     `    reference, lean PUT from this process: ${f(directLean.n / directLean.secs, 0)} req/s; ${directLeanCpu}`,

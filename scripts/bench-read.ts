@@ -21,7 +21,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { openStores } from '../server/bootstrap.js';
 import { loadConfig } from '../server/config.js';
@@ -30,6 +29,7 @@ import { ROOT } from '../server/paths.js';
 import { BundleKeys } from '../server/services/bundle.js';
 import { encodeCursor } from '../server/services/run-reads.js';
 import { TenantAdmin } from '../server/services/tenants.js';
+import { deleteRedisPrefix, freePort } from './lib/harness.js';
 import type { RunTouch } from '../storage/metadata/index.js';
 
 const PG_URL = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -39,16 +39,6 @@ const RUNS = 10_000;
 const STEPS = 500;
 const rid = (n = 6) => randomBytes(n).toString('hex');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function time(label: string, n: number, fn: () => Promise<void>): Promise<{ label: string; median: number; p95: number }> {
   for (let i = 0; i < Math.min(20, n); i++) await fn(); // warm-up
@@ -105,16 +95,7 @@ async function main(): Promise<void> {
     const dbUrl = new URL(PG_URL);
     dbUrl.pathname = `/${dbName}`;
     const prefix = `augur-bench-${rid()}:`;
-    cleanups.push(async () => {
-      const r = new Redis(REDIS_URL);
-      let cursor = '0';
-      do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        if (keys.length) await r.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-      r.disconnect();
-    });
+    cleanups.push(() => deleteRedisPrefix(REDIS_URL, prefix));
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'augur-bench-'));
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
     const port = await freePort();

@@ -1,15 +1,9 @@
 import { crc32, deflateSync } from 'node:zlib';
 
+import { pngChunk } from '../../scripts/lib/harness.js';
+
 /** Helpers shared by the ingest API tests (not a test file itself). */
 
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
 
 export function ihdr(width: number, height: number, depth = 8, colour = 2): Buffer {
   const d = Buffer.alloc(13);
@@ -17,7 +11,7 @@ export function ihdr(width: number, height: number, depth = 8, colour = 2): Buff
   d.writeUInt32BE(height, 4);
   d[8] = depth;
   d[9] = colour;
-  return chunk('IHDR', d);
+  return pngChunk('IHDR', d);
 }
 
 const SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -31,7 +25,7 @@ export function makePng(width = 4, height = 3, seed = 1): Buffer {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
     raw[i] = x >> 16;
   }
-  return Buffer.concat([SIG, ihdr(width, height), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([SIG, ihdr(width, height), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 /** A PNG head (signature + IHDR) followed by `size` bytes in total: what the server checks, padded. */

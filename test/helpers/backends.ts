@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../server/config.js';
+import { deleteRedisPrefix as deleteRedisPrefixAt } from '../../scripts/lib/harness.js';
 
 export type Profile = 'embedded' | 'production';
 export const PROFILES: Profile[] = ['embedded', 'production'];
@@ -45,19 +45,7 @@ export async function createPgDatabase(): Promise<{ url: string; drop: () => Pro
   };
 }
 
-export async function deleteRedisPrefix(prefix: string): Promise<void> {
-  const r = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length) await r.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    r.disconnect();
-  }
-}
+export const deleteRedisPrefix = (prefix: string): Promise<void> => deleteRedisPrefixAt(REDIS_URL, prefix);
 
 export async function createBucket(endpoint: string): Promise<string> {
   const bucket = `augur-test-${rid()}`;

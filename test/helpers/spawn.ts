@@ -1,20 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { ROOT } from '../../server/paths.js';
+import { freePort } from '../../scripts/lib/harness.js';
+
+export { freePort };
 
 export const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 export interface ServerProcess {
   url: string;
