@@ -5,6 +5,7 @@ import type { Logger } from './logger.js';
 import { Validator } from './http/validator.js';
 import { Appender } from './services/appends.js';
 import { DsnCache } from './services/dsn-cache.js';
+import { LastUsedBatch } from './services/last-used.js';
 import { RunIndexWriter } from './services/run-index.js';
 import { createObjectStore } from '../storage/objects/index.js';
 import { createMetadataStore } from '../storage/metadata/index.js';
@@ -39,7 +40,8 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
     lastSweep = now();
     await stores.metadata.deleteExpiredSessions(lastSweep);
   };
-  const runIndex = new RunIndexWriter(stores.metadata, logger, [() => dsnCache.flush(), sweepSessions]);
+  const tokenUse = new LastUsedBatch((batch) => stores.metadata.touchReadTokens(batch));
+  const runIndex = new RunIndexWriter(stores.metadata, logger, [() => dsnCache.flush(), () => tokenUse.flush(), sweepSessions]);
   runIndex.start();
   return {
     config,
@@ -49,6 +51,7 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
     dsnCache,
     runIndex,
     appends: new Appender(stores.objects, stores.presence),
+    tokenUse,
     now,
   };
 }

@@ -7,6 +7,7 @@ import type { Validator } from './http/validator.js';
 import type { DsnCache } from './services/dsn-cache.js';
 import type { RunIndexWriter } from './services/run-index.js';
 import type { Appender } from './services/appends.js';
+import type { LastUsedBatch } from './services/last-used.js';
 
 export interface Stores {
   objects: ObjectStore;
@@ -23,6 +24,8 @@ export interface AppContext {
   dsnCache: DsnCache;
   runIndex: RunIndexWriter;
   appends: Appender;
+  /** Read tokens' last use, written in batches. */
+  tokenUse: LastUsedBatch;
   /** Injected so tests can move time without sleeping. */
   now: () => number;
 }

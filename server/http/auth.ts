@@ -37,6 +37,7 @@ export async function authenticateReader(req: Request, ctx: AppContext): Promise
     const user = row && (await metadata.getUser(row.user_id));
     const tenant = user && (await metadata.getTenant(user.tenant_id));
     if (!user || !tenant) throw new ApiError('invalid_credential', 'Read token unknown, revoked or expired');
+    ctx.tokenUse.mark(row.id, now);
     return { kind: 'user', via: 'token', user, tenant, homeTenant: tenant, impersonating: false };
   }
   const cookie = req.cookies?.[SESSION_COOKIE] as string | undefined;

@@ -3,6 +3,7 @@ import type { Dsn, MetadataStore, Tenant } from '../../storage/metadata/index.js
 import type { PresenceStore } from '../../storage/presence/index.js';
 import type { Logger } from '../logger.js';
 import { sameDigest, sha256 } from './credentials.js';
+import { LastUsedBatch } from './last-used.js';
 
 export interface ResolvedDsn {
   dsn: Dsn;
@@ -20,7 +21,7 @@ const CHANNEL = 'dsn-cache';
  */
 export class DsnCache {
   private readonly cache: LRUCache<string, ResolvedDsn | false>;
-  private lastUsed = new Map<string, number>();
+  private readonly lastUsed: LastUsedBatch;
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -29,6 +30,7 @@ export class DsnCache {
     private readonly now: () => number,
     ttlMs = DSN_CACHE_TTL_MS,
   ) {
+    this.lastUsed = new LastUsedBatch((batch) => this.metadata.touchDsns(batch));
     this.cache = new LRUCache<string, ResolvedDsn | false>({
       max: 50_000,
       ttl: ttlMs,
@@ -53,7 +55,7 @@ export class DsnCache {
     // Keyed by the key itself so a warm call costs no hashing; it lives only in this process's memory.
     const hit = await this.cache.fetch(apiKey);
     if (!hit) return undefined;
-    this.lastUsed.set(hit.dsn.id, this.now());
+    this.lastUsed.mark(hit.dsn.id, this.now());
     return hit;
   }
 
@@ -82,10 +84,7 @@ export class DsnCache {
   }
 
   /** last_used_at is written in batches, never per request. */
-  async flush(): Promise<void> {
-    if (!this.lastUsed.size) return;
-    const batch = this.lastUsed;
-    this.lastUsed = new Map();
-    await this.metadata.touchDsns(batch);
+  flush(): Promise<void> {
+    return this.lastUsed.flush();
   }
 }

@@ -198,8 +198,17 @@ export class KnexMetadataStore implements MetadataStore {
   }
 
   async touchDsns(lastUsed: Map<string, number>): Promise<void> {
+    await this.touchLastUsed('dsns', lastUsed);
+  }
+
+  async touchReadTokens(lastUsed: Map<string, number>): Promise<void> {
+    await this.touchLastUsed('read_tokens', lastUsed);
+  }
+
+  /** last_used_at only moves forward, whichever replica flushes first. */
+  private async touchLastUsed(table: 'dsns' | 'read_tokens', lastUsed: Map<string, number>): Promise<void> {
     for (const [id, at] of lastUsed) {
-      await this.db('dsns').where({ id }).andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', at)).update({ last_used_at: at });
+      await this.db(table).where({ id }).andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', at)).update({ last_used_at: at });
     }
   }
 

@@ -130,6 +130,8 @@ export interface MetadataStore {
   findReadToken(hash: string, now: number): Promise<ReadToken | undefined>;
   listReadTokens(userId: string): Promise<ReadToken[]>;
   revokeReadToken(id: string, userId: string): Promise<boolean>;
+  /** Batched like touchDsns. */
+  touchReadTokens(lastUsed: Map<string, number>): Promise<void>;
 
   /** Records a manifest; true when it is the run's first manifest (the run may already exist from out-of-order calls). */
   upsertManifest(tenantId: string, runId: string, fields: ManifestFields, now: number): Promise<boolean>;
