@@ -12,6 +12,19 @@ export interface AppendResult {
 
 const SEQ_DIGITS = 12;
 const READ_CONCURRENCY = 16;
+/** A read that finds more chunks than this after the newest base folds them into a new base. */
+export const COMPACT_AFTER_CHUNKS = 64;
+/** A sequence number reserved but never written for this long is taken as abandoned (its writer died). */
+const ABANDONED_AFTER_MS = 5 * 60_000;
+const READ_ATTEMPTS = 5;
+
+interface Piece {
+  key: string;
+  seq: number;
+  size: number;
+  base: boolean;
+  lastModified: number;
+}
 
 /**
  * Appends without losing a line when several replicas append to one file at once, on stores that
@@ -19,11 +32,17 @@ const READ_CONCURRENCY = 16;
  * by a sequence number the presence store hands out atomically (plus random bytes, so a counter
  * rebuilt after a Redis loss can never overwrite a chunk). A read concatenates the chunks in order.
  * The same atomic step reserves bytes against a file's bound, so concurrent appends never exceed it.
+ *
+ * Reads compact: once a file has many chunks, a read writes `base-<seq>` holding everything up to
+ * seq (only over a run of chunks without gaps, so an append still in flight is never skipped), then
+ * deletes what the base covers. Bases are deterministic, so replicas compacting at once agree, and
+ * a reader that finds a chunk deleted under it reads again.
  */
 export class Appender {
   constructor(
     private readonly objects: ObjectStore,
     private readonly presence: PresenceStore,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Where the chunks of a logical file live: beside the run's files, never at a read URL. */
@@ -50,37 +69,89 @@ export class Appender {
 
   /** The file's content so far, or undefined when nothing was ever appended. */
   async read(fileKey: string): Promise<Buffer | undefined> {
-    const chunks = await this.chunks(fileKey);
-    if (!chunks.length) return undefined;
-    const parts: Buffer[] = new Array(chunks.length);
+    for (let attempt = 1; ; attempt++) {
+      const all = await this.pieces(fileKey);
+      const pieces = current(all);
+      if (!pieces.length) return undefined;
+      const parts = await this.fetch(pieces);
+      if (parts) {
+        const content = Buffer.concat(parts);
+        const chunks = pieces.filter((p) => !p.base).length;
+        // Best effort: a failed compaction leaves the file as it was, and the next read tries again.
+        if (chunks > COMPACT_AFTER_CHUNKS) await this.compact(fileKey, all, pieces, parts).catch(() => undefined);
+        return content;
+      }
+      // A piece vanished between listing and reading: another reader compacted. Its base holds it.
+      if (attempt >= READ_ATTEMPTS) throw new Error(`${fileKey} kept changing while being read`);
+    }
+  }
+
+  /** Every piece's bytes in order, or undefined when one of them is gone. */
+  private async fetch(pieces: Piece[]): Promise<Buffer[] | undefined> {
+    const parts: Buffer[] = new Array(pieces.length);
     let next = 0;
+    let missing = false;
     const worker = async () => {
-      while (next < chunks.length) {
+      while (next < pieces.length && !missing) {
         const i = next++;
-        // A chunk listed but gone means it was replaced meanwhile; an empty part keeps order.
-        parts[i] = (await this.objects.getBuffer(chunks[i]!.key)) ?? Buffer.alloc(0);
+        const buf = await this.objects.getBuffer(pieces[i]!.key);
+        if (!buf) missing = true;
+        else parts[i] = buf;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, chunks.length) }, worker));
-    return Buffer.concat(parts);
+    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, pieces.length) }, worker));
+    return missing ? undefined : parts;
   }
 
-  private async chunks(fileKey: string): Promise<Array<{ key: string; seq: number; size: number }>> {
-    const prefix = Appender.chunkPrefix(fileKey);
-    const out: Array<{ key: string; seq: number; size: number }> = [];
-    for await (const o of this.objects.list(prefix)) {
-      const m = /^(\d+)-[0-9a-f]+$/.exec(o.key.slice(prefix.length));
-      if (m) out.push({ key: o.key, seq: Number(m[1]), size: o.size });
+  /** Folds the longest gap-free run of pieces into one base, then removes what it covers. */
+  private async compact(fileKey: string, all: Piece[], pieces: Piece[], parts: Buffer[]): Promise<void> {
+    let end = 0; // pieces[0..end) are contiguous from the base (or from seq 1)
+    let expected = pieces[0]!.base ? pieces[0]!.seq + 1 : 1;
+    if (!pieces[0]!.base && pieces[0]!.seq !== 1 && !this.abandoned(pieces[0]!)) return;
+    for (let i = pieces[0]!.base ? 1 : 0; i < pieces.length; i++) {
+      const p = pieces[i]!;
+      if (p.seq !== expected && !this.abandoned(p)) break;
+      expected = p.seq + 1;
+      end = i + 1;
     }
-    // Keys sort by zero-padded sequence number already; sort again to stay independent of list order.
-    return out.sort((a, b) => a.seq - b.seq || (a.key < b.key ? -1 : 1));
+    if (end < 2) return;
+    const upTo = pieces[end - 1]!.seq;
+    const baseKey = `${Appender.chunkPrefix(fileKey)}base-${String(upTo).padStart(SEQ_DIGITS, '0')}`;
+    await this.objects.put(baseKey, Buffer.concat(parts.slice(0, end)), { contentType: 'application/octet-stream' });
+    // Only now is everything the base covers safe to remove (older bases and leftovers included).
+    for (const p of all) if (p.seq <= upTo && p.key !== baseKey) await this.objects.delete(p.key);
   }
 
-  /** Rebuilds a lost counter from the chunks the store holds. */
-  private async scan(fileKey: string): Promise<{ seq: number; bytes: number }> {
-    const chunks = await this.chunks(fileKey);
-    return { seq: chunks.reduce((m, c) => Math.max(m, c.seq), 0), bytes: chunks.reduce((s, c) => s + c.size, 0) };
+  /** A gap before this piece is old enough to be an append whose writer died after reserving. */
+  private abandoned(p: Piece): boolean {
+    return this.now() - p.lastModified > ABANDONED_AFTER_MS;
   }
+
+  private async pieces(fileKey: string): Promise<Piece[]> {
+    const prefix = Appender.chunkPrefix(fileKey);
+    const out: Piece[] = [];
+    for await (const o of this.objects.list(prefix)) {
+      const name = o.key.slice(prefix.length);
+      const m = /^(base-)?(\d+)(?:-[0-9a-f]+)?$/.exec(name);
+      if (m && (m[1] ? !name.includes('-', 5) : name.includes('-'))) {
+        out.push({ key: o.key, seq: Number(m[2]), size: o.size, base: Boolean(m[1]), lastModified: o.lastModified.getTime() });
+      }
+    }
+    return out;
+  }
+
+  /** Rebuilds a lost counter from the pieces the store holds. */
+  private async scan(fileKey: string): Promise<{ seq: number; bytes: number }> {
+    const pieces = current(await this.pieces(fileKey));
+    return { seq: pieces.reduce((m, p) => Math.max(m, p.seq), 0), bytes: pieces.reduce((s, p) => s + p.size, 0) };
+  }
+}
+
+/** The newest base (if any) and the chunks after it, in sequence order. */
+function current(all: Piece[]): Piece[] {
+  const base = all.filter((p) => p.base).reduce<Piece | undefined>((b, p) => (!b || p.seq > b.seq ? p : b), undefined);
+  const after = all.filter((p) => !p.base && (!base || p.seq > base.seq)).sort((a, b) => a.seq - b.seq || (a.key < b.key ? -1 : 1));
+  return base ? [base, ...after] : after;
 }
 
 /** The longest prefix of at most n bytes that does not split a UTF-8 character. */
