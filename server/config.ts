@@ -196,8 +196,15 @@ function trustProxy(raw: string | undefined, problems: string[]): boolean | numb
   return ok ? parts.join(',') : false;
 }
 
+/** The URL with its password masked (also redis://:secret@host, which has no user name). */
 function redact(raw: string): string {
-  return raw.replace(/\/\/([^:@/]+):([^@/]+)@/, '//$1:***@');
+  try {
+    const u = new URL(raw);
+    if (u.password) u.password = '***';
+    return u.href.replace(/\/$/, raw.endsWith('/') ? '/' : '');
+  } catch {
+    return raw.replace(/\/\/([^:@/]*):([^@/]+)@/, '//$1:***@');
+  }
 }
 
 /** One line per concern for the start-up log. */

@@ -7,6 +7,7 @@ import { TenantAdmin } from './services/tenants.js';
 
 /** In-flight requests get this long after SIGTERM; the process is gone well before 10 s. */
 const DRAIN_MS = 7_000;
+const HARD_STOP_MS = 9_500;
 
 /** config → stores → app → listen; SIGTERM stops accepting, drains, closes the stores, exits 0. */
 export async function serve(config: Config = loadConfig(), logger: Logger = createLogger(config.logLevel)): Promise<Server> {
@@ -34,6 +35,12 @@ export async function serve(config: Config = loadConfig(), logger: Logger = crea
     logger.info({ signal }, 'shutting down: no new connections, draining in-flight requests');
     const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
     force.unref();
+    // Last resort: a store that hangs while closing must not keep the process past 10 s.
+    setTimeout(() => {
+      logger.error('stores did not close in time; exiting');
+      logger.flush();
+      process.exit(1);
+    }, HARD_STOP_MS).unref();
     server.close(async () => {
       clearTimeout(force);
       await closeContext(ctx);

@@ -13,7 +13,7 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
 /** The one place that turns any error into {"detail", "code"} (plus debug_session_id on 5xx). */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const apiErr = toApiError(err);
+    const apiErr = toApiError(err, req.method);
     if (!apiErr) {
       logger.error({ err, req_id: req.id, debug_session_id: req.id, url: req.originalUrl }, 'unhandled error');
     } else if (apiErr.status >= 500) {
@@ -45,8 +45,12 @@ const BODY_PARSER_ERRORS: Record<string, [ErrorCode, string]> = {
   'stream.encoding.set': ['bad_request', 'Malformed request stream'],
 };
 
-function toApiError(err: unknown): ApiError | undefined {
+function toApiError(err: unknown, method: string): ApiError | undefined {
   if (err instanceof ApiError) return err;
+  // A path that is not valid percent-encoding: an invalid read path is a 404, a bad write a 400.
+  if (err instanceof URIError) {
+    return method === 'GET' || method === 'HEAD' ? new ApiError('not_found', 'Not found') : new ApiError('bad_request', 'Malformed percent-encoding in the URL');
+  }
   if (err instanceof ConflictError) return new ApiError('conflict', 'Already exists');
   if (err instanceof TooLargeError) return new ApiError('payload_too_large', `Upload larger than ${err.limit} bytes`);
   if (err instanceof MulterError) {

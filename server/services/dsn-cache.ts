@@ -34,9 +34,10 @@ export class DsnCache {
     this.cache = new LRUCache<string, ResolvedDsn | false>({
       max: 50_000,
       ttl: ttlMs,
-      // Concurrent requests with one key share a single look-up; a stale entry is served while it
-      // refreshes in the background, so no warm request waits for (or causes one per request) a query.
-      allowStale: true,
+      // Concurrent requests with one key share a single look-up (one query per key per TTL, not
+      // per request). An expired entry is never trusted, so a revocation holds within the TTL even
+      // when its broadcast was missed; only while the database fails is the last answer kept.
+      allowStaleOnFetchRejection: true,
       noDeleteOnFetchRejection: true,
       fetchMethod: async (apiKey) => {
         const hash = sha256(apiKey);

@@ -9,8 +9,9 @@ export const MAX_FAILURES_PER_ADDRESS = 100;
 
 /**
  * Failed-login limits, counted in the presence store so every replica shares them (Redis in
- * production, memory when embedded). Only failures count; a limit is checked before the password
- * is verified, so a locked account costs no scrypt work.
+ * production, memory when embedded). Every attempt is counted atomically before the password is
+ * verified, so concurrent attempts cannot slip past the limit (and a locked account costs no
+ * scrypt work); a successful or refused attempt is taken back, so only failures count.
  */
 export class LoginLimiter {
   constructor(private readonly presence: PresenceStore) {}
@@ -23,17 +24,21 @@ export class LoginLimiter {
     ];
   }
 
-  /** Throws 429 rate_limited (with Retry-After) when either limit is used up. */
-  async check(email: string, address: string, now: number): Promise<void> {
-    const counts = await Promise.all(this.keys(email, address).map(async ([key, max]) => ({ max, w: await this.presence.peek(key, now) })));
-    const blocked = counts.filter((c) => c.w.count >= c.max);
-    if (!blocked.length) return;
+  /**
+   * Counts an attempt; throws 429 rate_limited (with Retry-After) when it goes over either limit.
+   * Resolves to the function that takes the attempt back (call it when the sign-in succeeds).
+   */
+  async begin(email: string, address: string, now: number): Promise<() => Promise<void>> {
+    const keys = this.keys(email, address);
+    const counts = await Promise.all(keys.map(async ([key, max]) => ({ max, w: await this.presence.hit(key, LOGIN_WINDOW_MS, now) })));
+    const takeBack = async () => {
+      await Promise.all(keys.map(([key]) => this.presence.hit(key, LOGIN_WINDOW_MS, now, -1)));
+    };
+    const blocked = counts.filter((c) => c.w.count > c.max);
+    if (!blocked.length) return takeBack;
+    await takeBack();
     const resetAt = Math.max(...blocked.map((c) => c.w.resetAt));
     const retryAfter = Math.max(1, Math.ceil((resetAt - now) / 1000));
     throw new ApiError('rate_limited', 'Too many failed sign-in attempts; try again later', { headers: { 'Retry-After': String(retryAfter) } });
-  }
-
-  async recordFailure(email: string, address: string, now: number): Promise<void> {
-    await Promise.all(this.keys(email, address).map(([key]) => this.presence.hit(key, LOGIN_WINDOW_MS, now)));
   }
 }

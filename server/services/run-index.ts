@@ -32,6 +32,7 @@ export class RunIndexWriter {
       return;
     }
     prev.seen_at = Math.max(prev.seen_at, t.seen_at);
+    if (t.create !== false) prev.create = true;
     if (t.step_count !== undefined) prev.step_count = Math.max(prev.step_count ?? 0, t.step_count);
     if (t.status) prev.status = t.status;
     if (t.heartbeat_at !== undefined) prev.heartbeat_at = Math.max(prev.heartbeat_at ?? 0, t.heartbeat_at);

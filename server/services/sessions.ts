@@ -73,15 +73,13 @@ export class SessionService {
   async login(email: string, password: string, address: string): Promise<{ token: string; user: User; tenant: Tenant }> {
     const { metadata } = this.ctx.stores;
     const normalized = email.trim().toLowerCase();
-    await this.limiter.check(normalized, address, this.ctx.now());
+    const takeBack = await this.limiter.begin(normalized, address, this.ctx.now());
     const user = await metadata.getUserByEmail(normalized);
     const stored = user?.password_hash ?? (await this.dummy());
     const ok = (await verifyPassword(password, stored).catch(() => false)) && user !== undefined;
     const tenant = ok ? await metadata.getTenant(user.tenant_id) : undefined;
-    if (!ok || !tenant) {
-      await this.limiter.recordFailure(normalized, address, this.ctx.now());
-      throw new ApiError('invalid_login', 'Wrong email or password');
-    }
+    if (!ok || !tenant) throw new ApiError('invalid_login', 'Wrong email or password');
+    await takeBack(); // successful sign-ins do not count
     const { token, hash } = mintSessionToken();
     const now = this.ctx.now();
     await metadata.createSession({

@@ -280,9 +280,18 @@ export class KnexMetadataStore implements MetadataStore {
     return false;
   }
 
-  async touchRuns(touches: RunTouch[]): Promise<void> {
-    if (!touches.length) return;
+  async touchRuns(all: RunTouch[]): Promise<void> {
     const max = this.kind === 'postgres' ? 'GREATEST' : 'MAX';
+    for (const t of all.filter((x) => x.create === false)) {
+      await this.db('runs')
+        .where({ tenant_id: t.tenant_id, run_id: t.run_id })
+        .update({
+          updated_at: this.db.raw(`${max}(updated_at, ?)`, [t.seen_at]),
+          ...(t.heartbeat_at !== undefined ? { last_heartbeat_at: this.db.raw(`${max}(COALESCE(last_heartbeat_at, 0), ?)`, [t.heartbeat_at]) } : {}),
+        });
+    }
+    const touches = all.filter((x) => x.create !== false);
+    if (!touches.length) return;
     const rows = touches.map((t) => ({
       tenant_id: t.tenant_id,
       run_id: t.run_id,

@@ -69,6 +69,8 @@ export interface RunTouch {
   step_count?: number;
   status?: string | null;
   heartbeat_at?: number;
+  /** False: only update a run that exists (a heartbeat naming a run never creates one). Default true. */
+  create?: boolean;
 }
 
 export interface ManifestFields {

@@ -42,10 +42,11 @@ export class MemoryPresenceStore implements PresenceStore {
     if (!this.appends.has(file)) this.appends.set(file, { seq, bytes });
   }
 
-  async hit(key: string, windowMs: number, now: number): Promise<WindowCount> {
+  async hit(key: string, windowMs: number, now: number, by = 1): Promise<WindowCount> {
+    if (this.windows.size > 10_000) for (const [k, v] of this.windows) if (v.resetAt <= now) this.windows.delete(k);
     let w = this.windows.get(key);
     if (!w || w.resetAt <= now) this.windows.set(key, (w = { count: 0, resetAt: now + windowMs }));
-    w.count += 1;
+    w.count = Math.max(0, w.count + by);
     return { ...w };
   }
 

@@ -49,7 +49,8 @@ return 1
 `;
 
 const HIT = `
-local n = redis.call('INCR', KEYS[1])
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+if n < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL'); n = 0 end
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
@@ -137,8 +138,8 @@ export class RedisPresenceStore implements PresenceStore {
     await this.redis.augurInitAppend(`${this.prefix}app:${file}`, String(seq), String(bytes), String(APPEND_COUNTER_TTL_S));
   }
 
-  async hit(key: string, windowMs: number, now: number): Promise<WindowCount> {
-    const [count, ttl] = await this.redis.augurHit(`${this.prefix}rl:${key}`, String(windowMs));
+  async hit(key: string, windowMs: number, now: number, by = 1): Promise<WindowCount> {
+    const [count, ttl] = await this.redis.augurHit(`${this.prefix}rl:${key}`, String(windowMs), String(by));
     return { count: Number(count), resetAt: now + Number(ttl) };
   }
 

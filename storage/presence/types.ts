@@ -41,8 +41,8 @@ export interface PresenceStore {
   reserveAppend(file: string, bytes: number, maxBytes: number | null): Promise<AppendReservation | null>;
   /** Seeds an append counter from what the object store holds, unless another replica already did. */
   initAppend(file: string, seq: number, bytes: number): Promise<void>;
-  /** Counts one event in a fixed window (rate limits). */
-  hit(key: string, windowMs: number, now: number): Promise<WindowCount>;
+  /** Counts `by` events (default one; negative takes them back) in a fixed window (rate limits). */
+  hit(key: string, windowMs: number, now: number, by?: number): Promise<WindowCount>;
   /** Reads a window's count without adding to it. */
   peek(key: string, now: number): Promise<WindowCount>;
   publish(channel: string, message: string): Promise<void>;

@@ -27,6 +27,16 @@ describe.each(PROFILES)('health on %s backends', (profile) => {
     expect(Object.values(body.checks).every((c) => c.ok)).toBe(true);
   });
 
+  it.skipIf(skip)('answers a broken percent-encoding with a 4xx, never a 500', async () => {
+    const read = await fetch(`${s.api}/runs/%E0%A4%A/trace.json`);
+    expect(read.status).toBe(404);
+    expect(((await read.json()) as { code: string }).code).toBe('not_found');
+    const write = await fetch(`${s.api}/runs/abc%/steps/0`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(write.status).toBe(400);
+    expect(((await write.json()) as { code: string }).code).toBe('bad_request');
+    expect((await fetch(`${s.api}/schema/%ZZ.schema.json`)).status).toBe(404);
+  });
+
   it.skipIf(skip)('answers unknown routes with a 404 in the error shape', async () => {
     const r = await fetch(`${s.api}/no/such/route`);
     expect(r.status).toBe(404);

@@ -413,8 +413,13 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
       expect(clients.find((c) => c.client_id === tenant.dsn.client_name)!.fields.last_event).toBe('"screenshot:1:pre"');
     });
 
-    it.skipIf(skip)('a heartbeat with run_id touches the run index', async () => {
+    it.skipIf(skip)('a heartbeat with run_id records the run\'s last heartbeat, and never creates a run', async () => {
       const run = `run_${rid(4)}`;
+      await call('/heartbeat', { json: { client_id: 'c', run_id: run } });
+      await s.ctx.runIndex.flush();
+      expect(await s.ctx.stores.metadata.getRun(t.id, run)).toBeUndefined();
+      expect((await call('/runs', { json: { run_id: run } })).status).toBe(201);
+      s.clock.advance(1_000);
       await call('/heartbeat', { json: { client_id: 'c', run_id: run } });
       await s.ctx.runIndex.flush();
       expect((await s.ctx.stores.metadata.getRun(t.id, run))?.last_heartbeat_at).toBe(s.clock.now());

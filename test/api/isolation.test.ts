@@ -56,14 +56,19 @@ function rawGet(base: string, path: string, cookie: string): Promise<{ status: n
   });
 }
 
+/** Every document carries its tenant's marker, so a read served from the wrong tenant shows. */
+const marker = (tenant: TestTenant) => `marker-of-${tenant.slug}`;
+
 function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
+  const m = marker(tenant);
   return seedRun(s.ctx, tenant.id, runId, {
-    steps: [{ step_index: 1, result: { status: 'ok' } }],
-    trace: { session: { status: 'running' }, steps: [{ step_index: 1 }] },
-    events: [{ step: 1, lines: [{ type: 'x' }] }],
-    logs: [{ name: 'run', text: 'hello\n' }],
+    manifest: { marker: m },
+    steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }],
+    trace: { session: { status: 'running', marker: m }, steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }] },
+    events: [{ step: 1, lines: [{ type: 'x', message: m }] }],
+    logs: [{ name: 'run', text: `hello from ${m}\n` }],
     screenshots: [[1, 'post']],
-    modelio: [['0001-planner-0.json', { request: {} }]],
+    modelio: [['0001-planner-0.json', { request: { marker: m } }]],
   });
 }
 
@@ -93,9 +98,14 @@ describe.each(PROFILES)('tenant isolation on %s backends', (profile) => {
 
   describe.each(RUN_ROUTES)('%s', (path) => {
     const c = CASES[path]!;
-    it.skipIf(skip)('own run → 200', async () => {
+    it.skipIf(skip)('own run → 200, with its own content (tenant b has a run_a too)', async () => {
       const r = await get(`${s.api}/runs/run_a/${c.file}`, cookie);
-      expect(r.status, await r.clone().text()).toBe(200);
+      const text = await r.text();
+      expect(r.status, text).toBe(200);
+      if (!c.file.endsWith('.png')) {
+        expect(text).toContain(marker(a));
+        expect(text).not.toContain(marker(b));
+      }
     });
 
     it.skipIf(skip)("another tenant's run → the same 404 as a missing run", async () => {
@@ -127,9 +137,9 @@ describe.each(PROFILES)('tenant isolation on %s backends', (profile) => {
 
   it.skipIf(skip)("reads its own copy of a run id another tenant also uses", async () => {
     const r = await get(`${s.api}/runs/run_a/logs/run.log`, cookie);
-    expect(await r.text()).toBe('hello\n');
+    expect(await r.text()).toBe(`hello from ${marker(a)}\n`);
     const { cookie: cb } = await login(s.api, b.email, b.password);
-    const manifest = (await (await get(`${s.api}/runs/run_a/manifest.json`, cb)).json()) as { run_id: string };
-    expect(manifest.run_id).toBe('run_a');
+    const manifest = (await (await get(`${s.api}/runs/run_a/manifest.json`, cb)).json()) as { run_id: string; marker: string };
+    expect(manifest).toMatchObject({ run_id: 'run_a', marker: marker(b) });
   });
 });

@@ -335,6 +335,14 @@ describe.each(PROFILES)('failed-login limits and https cookies on %s backends', 
     }
   });
 
+  it.skipIf(skip)('holds the account limit against concurrent attempts', async () => {
+    const t = await s.tenant();
+    const results = await Promise.all(Array.from({ length: 25 }, (_, i) => attempt(t.email, 'wrong-password', `10.4.0.${i + 1}`)));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((x) => x === 401)).toHaveLength(10);
+    expect(statuses.filter((x) => x === 429)).toHaveLength(15);
+  });
+
   it.skipIf(skip)('does not count successful logins', async () => {
     const t = await s.tenant();
     for (let i = 0; i < 12; i++) await login(s.api, t.email, t.password, from('10.2.0.1'));

@@ -126,7 +126,7 @@ describe('routes ⇔ OpenAPI paths × methods', () => {
     expect(mismatches).toEqual([]);
   });
 
-  it('documents the statuses each route can give: 401/403 when authenticated, 400/413/415/422 with a JSON body, 404 or 422 for path parameters', () => {
+  it('documents the statuses each route can give: 401/403 when authenticated, 400/413/415/422 with a JSON body, 415 on cookie writes, 404 or 422 for path parameters', () => {
     const missing: string[] = [];
     for (const { method, path: p, op } of openapiOperations()) {
       const route = table.find((r) => r.method === method && r.path === p);
@@ -135,6 +135,8 @@ describe('routes ⇔ OpenAPI paths × methods', () => {
       const need: string[] = [];
       if (route.auth !== 'none') need.push('401', '403');
       if (route.body) need.push('400', '413', '415', '422');
+      // A browser (cookie) write must send JSON when it sends a body at all: 415 otherwise.
+      if (route.method !== 'get' && route.auth !== 'dsn') need.push('415');
       // A bad path parameter is 404 on reads (and the doc routes), 422 on writes that declare so.
       if (p.includes('{')) need.push(route.params ? String(route.badParam ?? 404) : '404');
       const absent = [...new Set(need)].filter((s) => !responses.includes(s));

@@ -17,7 +17,7 @@ describe('configuration', () => {
   it('selects each production backend by its variable and names it', () => {
     const c = loadConfig({
       AUGUR_DATABASE_URL: 'postgres://u:secret@db:5432/augur',
-      AUGUR_REDIS_URL: 'redis://cache:6379',
+      AUGUR_REDIS_URL: 'redis://:s3cret@cache:6379/0',
       AUGUR_S3_BUCKET: 'augur',
       AUGUR_S3_ENDPOINT: 'http://minio:9000',
       AUGUR_S3_FORCE_PATH_STYLE: 'true',
@@ -30,7 +30,8 @@ describe('configuration', () => {
     expect(c.trustProxy).toBe(1);
     const b = describeBackends(c);
     expect(b.metadata).toBe('postgres postgres://u:***@db:5432/augur'); // the password never reaches a log
-    expect(b.presence).toContain('redis redis://cache:6379');
+    expect(b.presence).toContain('redis redis://:***@cache:6379/0');
+    expect(JSON.stringify(b)).not.toContain('s3cret');
     expect(b.objects).toContain('s3 bucket=augur endpoint=http://minio:9000');
   });
 

@@ -32,7 +32,8 @@ export const heartbeatRoutes = [
       const clientId = await stampHeartbeat(ctx, req, auth, b.client_id, true, fields);
       if (present(b.run_id)) {
         const now = ctx.now();
-        ctx.runIndex.touch({ tenant_id: auth.tenant.id, run_id: b.run_id, seen_at: now, heartbeat_at: now });
+        // Only a run that exists gets its last heartbeat: naming a run does not create it.
+        ctx.runIndex.touch({ tenant_id: auth.tenant.id, run_id: b.run_id, seen_at: now, heartbeat_at: now, create: false });
       }
       res.json({ ok: true, client_id: clientId ?? b.client_id, ...(present(b.run_id) ? { run_id: b.run_id } : {}) });
     },
