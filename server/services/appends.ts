@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { ObjectStore } from '../../storage/objects/index.js';
 import type { PresenceStore } from '../../storage/presence/index.js';
 
@@ -17,6 +18,8 @@ export const COMPACT_AFTER_CHUNKS = 64;
 /** A sequence number reserved but never written for this long is taken as abandoned (its writer died). */
 const ABANDONED_AFTER_MS = 5 * 60_000;
 const READ_ATTEMPTS = 5;
+/** Files up to this size are read whole (and compacted); larger ones are streamed piece by piece. */
+export const BUFFERED_READ_MAX = 32 * 1024 * 1024;
 
 interface Piece {
   key: string;
@@ -86,6 +89,31 @@ export class Appender {
     }
   }
 
+  /**
+   * The file for an HTTP answer: its size and a stream. Files up to BUFFERED_READ_MAX are read
+   * whole (retrying if compacted meanwhile); larger ones stream piece after piece, never held in
+   * memory (a piece folded away mid-stream then ends the answer early: very large files are not
+   * compacted, so only a racing small-file compaction could, and it skips files this large).
+   */
+  async open(fileKey: string): Promise<{ size: number; body: Readable } | undefined> {
+    const pieces = current(await this.pieces(fileKey));
+    if (!pieces.length) return undefined;
+    const size = pieces.reduce((s, p) => s + p.size, 0);
+    if (size <= BUFFERED_READ_MAX) {
+      const buf = await this.read(fileKey);
+      return buf ? { size: buf.length, body: Readable.from([buf]) } : undefined;
+    }
+    const objects = this.objects;
+    async function* stream(): AsyncGenerator<Buffer> {
+      for (const p of pieces) {
+        const o = await objects.get(p.key);
+        if (!o) throw new Error(`${p.key} vanished while being read`);
+        for await (const c of o.body) yield c as Buffer;
+      }
+    }
+    return { size, body: Readable.from(stream()) };
+  }
+
   /** Every piece's bytes in order, or undefined when one of them is gone. */
   private async fetch(pieces: Piece[]): Promise<Buffer[] | undefined> {
     const parts: Buffer[] = new Array(pieces.length);
@@ -114,7 +142,7 @@ export class Appender {
       expected = p.seq + 1;
       end = i + 1;
     }
-    if (end < 2) return;
+    if (end < 2 || pieces.slice(0, end).reduce((s, p) => s + p.size, 0) > BUFFERED_READ_MAX) return;
     const upTo = pieces[end - 1]!.seq;
     const baseKey = `${Appender.chunkPrefix(fileKey)}base-${String(upTo).padStart(SEQ_DIGITS, '0')}`;
     await this.objects.put(baseKey, Buffer.concat(parts.slice(0, end)), { contentType: 'application/octet-stream' });

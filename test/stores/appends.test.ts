@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/logger.js';
 import { openStores } from '../../server/bootstrap.js';
 import type { Stores } from '../../server/context.js';
-import { Appender, COMPACT_AFTER_CHUNKS } from '../../server/services/appends.js';
+import { Appender, BUFFERED_READ_MAX, COMPACT_AFTER_CHUNKS } from '../../server/services/appends.js';
 import { createBackends, PROFILES, productionAvailable, rid, type TestBackends } from '../helpers/backends.js';
 
 const line = (i: number) => Buffer.from(`{"n":${i}}\n`);
@@ -53,6 +53,23 @@ describe.each(PROFILES)('appends on %s backends', (profile) => {
     await Promise.all(more);
     for (const r of reads) expect(r!.toString().startsWith(expected(n))).toBe(true);
     expect((await appender.read(key))?.toString()).toBe(expected(n + 20));
+  });
+
+  it.skipIf(skip)('streams a file larger than the whole-read limit, piece by piece, in order', async () => {
+    const key = file();
+    const piece = (i: number) => Buffer.alloc(12 * 1024 * 1024, 97 + i);
+    for (let i = 0; i < 3; i++) await appender.append(key, piece(i), null, 'application/x-ndjson');
+    const opened = await appender.open(key);
+    expect(opened!.size).toBe(3 * piece(0).length);
+    expect(opened!.size).toBeGreaterThan(BUFFERED_READ_MAX);
+    let offset = 0;
+    for await (const c of opened!.body) {
+      const b = c as Buffer;
+      for (const at of [0, b.length - 1]) expect(b[at]).toBe(97 + Math.floor((offset + at) / piece(0).length));
+      offset += b.length;
+    }
+    expect(offset).toBe(opened!.size);
+    expect((await listed(key)).length).toBe(3); // never compacted
   });
 
   it.skipIf(skip)('rebuilds a lost counter from a base and its chunks', async () => {

@@ -42,11 +42,12 @@ async function sendObject(ctx: AppContext, res: Response, key: string, contentTy
 
 /** An appended file (events, logs): its chunks in order, or the whole object if one was compacted there. */
 async function sendAppended(ctx: AppContext, res: Response, key: string, contentType: string): Promise<void> {
-  const buf = (await ctx.appends.read(key)) ?? (await ctx.stores.objects.getBuffer(key));
-  if (buf === undefined) throw notFound();
+  const file = await ctx.appends.open(key);
+  if (!file) return sendObject(ctx, res, key, contentType);
   res.status(200).setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', String(file.size));
   res.setHeader('Cache-Control', 'private, no-cache');
-  res.end(buf);
+  await pipeline(file.body, res);
 }
 
 const views = new WeakMap<AppContext, TraceView>();
