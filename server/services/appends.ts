@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ObjectStore } from '../../storage/objects/index.js';
 import type { PresenceStore } from '../../storage/presence/index.js';
@@ -9,6 +9,8 @@ export interface AppendResult {
   stored: number;
   /** True when the file's bound cut this append short (or dropped it). */
   truncated: boolean;
+  /** True when this was a repeat of an append with the same idempotency key (stored once). */
+  repeat?: boolean;
 }
 
 const SEQ_DIGITS = 12;
@@ -54,20 +56,33 @@ export class Appender {
     return `${fileKey.slice(0, runEnd)}/.appends${fileKey.slice(runEnd)}/`;
   }
 
-  async append(fileKey: string, data: Buffer, maxBytes: number | null, contentType: string): Promise<AppendResult> {
-    let r = await this.presence.reserveAppend(fileKey, data.length, maxBytes);
+  /**
+   * Appends data. With an idempotency key, a repeat (a client retrying) is stored once, at the
+   * first attempt's place: its chunk is named after the key, so a repeat whose first attempt never
+   * got its chunk written writes it now, and one that did finds it there.
+   */
+  async append(fileKey: string, data: Buffer, maxBytes: number | null, contentType: string, idempotencyKey?: string): Promise<AppendResult> {
+    let r = await this.presence.reserveAppend(fileKey, data.length, maxBytes, idempotencyKey);
     if (!r) {
       const { seq, bytes } = await this.scan(fileKey);
       await this.presence.initAppend(fileKey, seq, bytes);
-      r = await this.presence.reserveAppend(fileKey, data.length, maxBytes);
+      r = await this.presence.reserveAppend(fileKey, data.length, maxBytes, idempotencyKey);
       if (!r) throw new Error(`append counter for ${fileKey} vanished`);
     }
     const body = r.allowed < data.length ? cutUtf8(data, r.allowed) : data;
-    if (body.length > 0) {
-      const name = `${String(r.seq).padStart(SEQ_DIGITS, '0')}-${randomBytes(4).toString('hex')}`;
-      await this.objects.put(Appender.chunkPrefix(fileKey) + name, body, { contentType });
-    }
-    return { seq: r.seq, stored: body.length, truncated: body.length < data.length };
+    const suffix = idempotencyKey === undefined ? randomBytes(4).toString('hex') : createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 8);
+    const key = `${Appender.chunkPrefix(fileKey)}${String(r.seq).padStart(SEQ_DIGITS, '0')}-${suffix}`;
+    const result = { seq: r.seq, stored: body.length, truncated: body.length < data.length, ...(r.repeat ? { repeat: true } : {}) };
+    // A repeat's chunk may already be stored, or folded into a base by compaction: then it is done.
+    if (r.repeat && (await this.storedAlready(fileKey, key, r.seq))) return result;
+    if (body.length > 0) await this.objects.put(key, body, { contentType });
+    return result;
+  }
+
+  private async storedAlready(fileKey: string, key: string, seq: number): Promise<boolean> {
+    if (await this.objects.head(key)) return true;
+    const base = current(await this.pieces(fileKey)).find((p) => p.base);
+    return base !== undefined && base.seq >= seq;
   }
 
   /** The file's content so far, or undefined when nothing was ever appended. */

@@ -109,6 +109,22 @@ export function verbatimJson(req: Request): Buffer {
   return Buffer.from(JSON.stringify(req.body));
 }
 
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+/** 1 to 200 printable ASCII characters, like a client id. */
+const IDEMPOTENCY_RE = /^[\x21-\x7e]{1,200}$/;
+
+/** The append's Idempotency-Key header, when the client sent one (checked like any input). */
+export function idempotencyKey(req: Request): string | undefined {
+  const h = req.headers['idempotency-key'];
+  if (h === undefined) return undefined;
+  if (typeof h !== 'string' || !IDEMPOTENCY_RE.test(h)) {
+    throw new ApiError('validation_failed', `${IDEMPOTENCY_HEADER} must be 1 to 200 printable ASCII characters without spaces`, {
+      errors: [{ loc: ['header', IDEMPOTENCY_HEADER], msg: 'must be 1 to 200 printable ASCII characters without spaces', type: 'pattern' }],
+    });
+  }
+  return h;
+}
+
 /** Null means absent (SDKs in other languages send null for unset optionals). */
 export function present<T>(v: T | null | undefined): v is T {
   return v !== null && v !== undefined;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { PRESENCE_TTL_MS, type AppendReservation, type ClientPresence, type PresenceStore, type StampInput, type WindowCount } from './types.js';
+import { IDEMPOTENCY_TTL_S, PRESENCE_TTL_MS, type AppendReservation, type ClientPresence, type PresenceStore, type StampInput, type WindowCount } from './types.js';
 
 /** In-process presence for a single embedded server: same semantics as Redis, nothing shared. */
 export class MemoryPresenceStore implements PresenceStore {
@@ -7,6 +7,7 @@ export class MemoryPresenceStore implements PresenceStore {
   private readonly clients = new Map<string, Map<string, ClientPresence>>();
   private readonly dsnClient = new Map<string, string>();
   private readonly appends = new Map<string, { seq: number; bytes: number }>();
+  private readonly idempotency = new Map<string, { seq: number; allowed: number; expires: number }>();
   private readonly windows = new Map<string, WindowCount>();
   private readonly bus = new EventEmitter();
 
@@ -29,12 +30,19 @@ export class MemoryPresenceStore implements PresenceStore {
     return [...tenant.values()].sort((a, b) => b.last_seen - a.last_seen).map((c) => ({ ...c, fields: { ...c.fields } }));
   }
 
-  async reserveAppend(file: string, bytes: number, maxBytes: number | null): Promise<AppendReservation | null> {
+  async reserveAppend(file: string, bytes: number, maxBytes: number | null, idempotencyKey?: string): Promise<AppendReservation | null> {
     const c = this.appends.get(file);
     if (!c) return null;
+    const idem = idempotencyKey === undefined ? undefined : `${file}\u0000${idempotencyKey}`;
+    const seen = idem === undefined ? undefined : this.idempotency.get(idem);
+    if (seen && seen.expires > Date.now()) return { seq: seen.seq, before: c.bytes, allowed: seen.allowed, repeat: true };
     const allowed = maxBytes === null ? bytes : Math.max(0, Math.min(bytes, maxBytes - c.bytes));
     const r = { seq: ++c.seq, before: c.bytes, allowed };
     c.bytes += allowed;
+    if (idem !== undefined) {
+      if (this.idempotency.size > 100_000) for (const [k, v] of this.idempotency) if (v.expires <= Date.now()) this.idempotency.delete(k);
+      this.idempotency.set(idem, { seq: r.seq, allowed, expires: Date.now() + IDEMPOTENCY_TTL_S * 1000 });
+    }
     return r;
   }
 

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import {
   APPEND_COUNTER_TTL_S,
+  IDEMPOTENCY_TTL_S,
   PRESENCE_TTL_MS,
   type AppendReservation,
   type ClientPresence,
@@ -27,9 +28,17 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return cid
 `;
 
-// Sequence number and byte reservation of one appended file, atomically.
+// Sequence number and byte reservation of one appended file, atomically. With an idempotency key
+// (KEYS[2]), a repeat gets the first reservation back instead of a new one.
 const RESERVE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if KEYS[2] ~= '' then
+  local seen = redis.call('GET', KEYS[2])
+  if seen then
+    local sep = string.find(seen, ':')
+    return {tonumber(string.sub(seen, 1, sep - 1)), tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0'), tonumber(string.sub(seen, sep + 1)), 1}
+  end
+end
 local before = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
 local want = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
@@ -38,7 +47,8 @@ if max >= 0 then allowed = math.max(0, math.min(want, max - before)) end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HINCRBY', KEYS[1], 'bytes', allowed)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-return {seq, before, allowed}
+if KEYS[2] ~= '' then redis.call('SET', KEYS[2], seq .. ':' .. allowed, 'EX', ARGV[4]) end
+return {seq, before, allowed, 0}
 `;
 
 const INIT_APPEND = `
@@ -59,7 +69,7 @@ return {n, ttl}
 
 type Cmds = {
   augurStamp(k1: string, k2: string, ...args: string[]): Promise<string>;
-  augurReserve(k1: string, ...args: string[]): Promise<[number, number, number] | null>;
+  augurReserve(k1: string, k2: string, ...args: string[]): Promise<[number, number, number, number] | null>;
   augurInitAppend(k1: string, ...args: string[]): Promise<number>;
   augurHit(k1: string, ...args: string[]): Promise<[number, number]>;
 };
@@ -86,7 +96,7 @@ export class RedisPresenceStore implements PresenceStore {
   ) {
     const r = createRedis(url);
     r.defineCommand('augurStamp', { numberOfKeys: 2, lua: STAMP });
-    r.defineCommand('augurReserve', { numberOfKeys: 1, lua: RESERVE });
+    r.defineCommand('augurReserve', { numberOfKeys: 2, lua: RESERVE });
     r.defineCommand('augurInitAppend', { numberOfKeys: 1, lua: INIT_APPEND });
     r.defineCommand('augurHit', { numberOfKeys: 1, lua: HIT });
     this.redis = r as Redis & Cmds;
@@ -128,10 +138,11 @@ export class RedisPresenceStore implements PresenceStore {
     return out.sort((a, b) => b.last_seen - a.last_seen);
   }
 
-  async reserveAppend(file: string, bytes: number, maxBytes: number | null): Promise<AppendReservation | null> {
-    const r = await this.redis.augurReserve(`${this.prefix}app:${file}`, String(bytes), String(maxBytes ?? -1), String(APPEND_COUNTER_TTL_S));
+  async reserveAppend(file: string, bytes: number, maxBytes: number | null, idempotencyKey?: string): Promise<AppendReservation | null> {
+    const idem = idempotencyKey === undefined ? '' : `${this.prefix}idem:${file}:${idempotencyKey}`;
+    const r = await this.redis.augurReserve(`${this.prefix}app:${file}`, idem, String(bytes), String(maxBytes ?? -1), String(APPEND_COUNTER_TTL_S), String(IDEMPOTENCY_TTL_S));
     if (!r) return null;
-    return { seq: Number(r[0]), before: Number(r[1]), allowed: Number(r[2]) };
+    return { seq: Number(r[0]), before: Number(r[1]), allowed: Number(r[2]), ...(Number(r[3]) === 1 ? { repeat: true } : {}) };
   }
 
   async initAppend(file: string, seq: number, bytes: number): Promise<void> {

@@ -23,6 +23,8 @@ export interface AppendReservation {
   before: number;
   /** Bytes this append may store (less than asked when the file's bound is reached). */
   allowed: number;
+  /** True when an append with the same idempotency key was reserved before: seq and allowed are its. */
+  repeat?: boolean;
 }
 
 export interface WindowCount {
@@ -38,7 +40,7 @@ export interface PresenceStore {
   /** Clients of a tenant seen within the presence window (60 s), newest first. */
   listClients(tenantId: string, now: number): Promise<ClientPresence[]>;
   /** Allocates the next sequence number of an appended file and reserves bytes against its bound; null when the counter is unknown (call initAppend). */
-  reserveAppend(file: string, bytes: number, maxBytes: number | null): Promise<AppendReservation | null>;
+  reserveAppend(file: string, bytes: number, maxBytes: number | null, idempotencyKey?: string): Promise<AppendReservation | null>;
   /** Seeds an append counter from what the object store holds, unless another replica already did. */
   initAppend(file: string, seq: number, bytes: number): Promise<void>;
   /** Counts `by` events (default one; negative takes them back) in a fixed window (rate limits). */
@@ -54,3 +56,5 @@ export interface PresenceStore {
 export const PRESENCE_TTL_MS = 60_000;
 /** Append counters outlive any live run; a missing one is rebuilt from the object store. */
 export const APPEND_COUNTER_TTL_S = 7 * 86_400;
+/** How long an append's idempotency key is remembered (a client retrying after that appends again). */
+export const IDEMPOTENCY_TTL_S = 86_400;

@@ -331,6 +331,24 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
       expect(((await rn.json()) as { file: string }).file).toBe('events/run.jsonl');
     });
 
+    it.skipIf(skip)('an Idempotency-Key makes an append safe to retry', async () => {
+      const run = `run_${rid(4)}`;
+      const send = (key: string, text: string) => call(`/runs/${run}/logs`, { json: { text }, headers: { 'idempotency-key': key } });
+      const first = await send('attempt-1', 'once\n');
+      expectSchema(await first.json(), 'ingest-ack.schema.json');
+      const repeat = await send('attempt-1', 'once\n');
+      const ack = (await repeat.json()) as { repeat?: boolean; bytes_written: number };
+      expect(repeat.status).toBe(200);
+      expect(ack).toMatchObject({ repeat: true, bytes_written: 5 });
+      await send('attempt-2', 'twice\n');
+      expect((await s.ctx.appends.read(keys(run).log('run')))?.toString()).toBe('once\ntwice\n');
+      const events = (k: string) => call(`/runs/${run}/events`, { json: { events: [{ type: 'x' }] }, headers: { 'idempotency-key': k } });
+      expect(await (await events('e-1')).json()).not.toHaveProperty('repeat');
+      expect(await (await events('e-1')).json()).toMatchObject({ repeat: true });
+      expect((await s.ctx.appends.read(keys(run).events('run')))?.toString()).toBe('{"type":"x"}\n');
+      await expectError(await call(`/runs/${run}/logs`, { json: { text: 'x' }, headers: { 'idempotency-key': 'has space' } }), 422, 'validation_failed');
+    });
+
     it.skipIf(skip)('logs: step_index wins over name, neither → run.log', async () => {
       const run = `run_${rid(4)}`;
       const file = async (body: unknown) => ((await (await call(`/runs/${run}/logs`, { json: body })).json()) as { file: string }).file;

@@ -1,5 +1,5 @@
 import { route } from '../../http/route.js';
-import { ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
+import { idempotencyKey, ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
 
 /**
  * POST /runs/{run_id}/events: the request's events become one chunk of JSON lines, appended
@@ -16,15 +16,16 @@ export const eventRoutes = [
     body: 'events-body.schema.json',
     handler: async (req, res, ctx) => {
       const target = runTarget(req);
+      const idem = idempotencyKey(req);
       const body = req.body as { events: unknown[]; step_index?: number | null };
       const step = present(body.step_index) ? body.step_index : undefined;
       const key = target.keys.events(step ?? 'run');
       let text = '';
       for (const e of body.events) text += `${JSON.stringify(e)}\n`;
-      await ingestRunWrite(ctx, req, target, step === undefined ? 'events' : `events:${step}`, () =>
-        ctx.appends.append(key, Buffer.from(text), null, 'application/x-ndjson'),
+      const r = await ingestRunWrite(ctx, req, target, step === undefined ? 'events' : `events:${step}`, () =>
+        ctx.appends.append(key, Buffer.from(text), null, 'application/x-ndjson', idem),
       );
-      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key), appended: body.events.length });
+      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key), appended: body.events.length, ...(r.repeat ? { repeat: true } : {}) });
     },
   }),
 ];

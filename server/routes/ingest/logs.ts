@@ -1,5 +1,5 @@
 import { route } from '../../http/route.js';
-import { ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
+import { idempotencyKey, ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
 
 /** A log file never grows past 1 MiB; the append that crosses the bound is cut at a UTF-8 boundary. */
 export const MAX_LOG_BYTES = 1_048_576;
@@ -15,14 +15,15 @@ export const logRoutes = [
     body: 'logs-body.schema.json',
     handler: async (req, res, ctx) => {
       const target = runTarget(req);
+      const idem = idempotencyKey(req);
       const body = req.body as { text: string; name?: string | null; step_index?: number | null };
       // step_index wins over name; neither → run.log.
       const name = present(body.step_index) ? `step-${body.step_index}` : present(body.name) ? body.name : 'run';
       const key = target.keys.log(name);
       const r = await ingestRunWrite(ctx, req, target, 'log', () =>
-        ctx.appends.append(key, Buffer.from(body.text, 'utf8'), MAX_LOG_BYTES, 'text/plain; charset=utf-8'),
+        ctx.appends.append(key, Buffer.from(body.text, 'utf8'), MAX_LOG_BYTES, 'text/plain; charset=utf-8', idem),
       );
-      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key), bytes_written: r.stored, truncated: r.truncated });
+      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key), bytes_written: r.stored, truncated: r.truncated, ...(r.repeat ? { repeat: true } : {}) });
     },
   }),
 ];
