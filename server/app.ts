@@ -4,7 +4,7 @@ import type { AppContext } from './context.js';
 import { ApiError } from './errors.js';
 import { authenticateDsn, authenticateReader, checkCsrf } from './http/auth.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
-import { hasBody, JSON_TYPES, readJsonBody } from './http/json-body.js';
+import { hasBody, isJson, readJsonBody } from './http/json-body.js';
 import { requestId } from './http/request-id.js';
 import { apiHeaders } from './http/security-headers.js';
 import type { RouteDef } from './http/route.js';
@@ -96,5 +96,5 @@ function runMiddleware(mw: RequestHandler, req: Request, res: Response): Promise
 /** A cookie-borne (browser) write: same-site only, and any body must be JSON. */
 function cookieWriteRules(req: Request, ctx: AppContext): void {
   checkCsrf(req, ctx);
-  if (hasBody(req) && !req.is(JSON_TYPES)) throw new ApiError('unsupported_media_type', 'Send the body as application/json');
+  if (hasBody(req) && !isJson(req)) throw new ApiError('unsupported_media_type', 'Send the body as application/json');
 }

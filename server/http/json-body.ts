@@ -4,14 +4,12 @@ import type { Transform } from 'node:stream';
 import { ApiError } from '../errors.js';
 import { jsonDepth, MAX_JSON_DEPTH } from './validator.js';
 
-export const JSON_TYPES = ['application/json', 'application/*+json'];
-
 export function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
 /** application/json or application/<x>+json; a charset other than UTF-8 is refused. */
-function isJson(req: Request): boolean {
+export function isJson(req: Request): boolean {
   const type = req.headers['content-type'];
   if (!type) return false;
   const semi = type.indexOf(';');

@@ -1,9 +1,8 @@
 import { route } from '../http/route.js';
 import type { UserAuth } from '../http/types.js';
-import { RUN_ID_RE } from '../services/bundle.js';
+import { RUN_ID_RE, UUID_RE } from '../services/bundle.js';
 import type { ClientPresence } from '../../storage/presence/index.js';
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Presence fields are strings; last_event was stored as JSON text when it was not a string. */
 function parseLastEvent(v: string | undefined): unknown {

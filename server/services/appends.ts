@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ObjectStore } from '../../storage/objects/index.js';
 import type { PresenceStore } from '../../storage/presence/index.js';
+import { mapLimit } from './map-limit.js';
 
 export interface AppendResult {
   seq: number;
@@ -131,19 +132,8 @@ export class Appender {
 
   /** Every piece's bytes in order, or undefined when one of them is gone. */
   private async fetch(pieces: Piece[]): Promise<Buffer[] | undefined> {
-    const parts: Buffer[] = new Array(pieces.length);
-    let next = 0;
-    let missing = false;
-    const worker = async () => {
-      while (next < pieces.length && !missing) {
-        const i = next++;
-        const buf = await this.objects.getBuffer(pieces[i]!.key);
-        if (!buf) missing = true;
-        else parts[i] = buf;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, pieces.length) }, worker));
-    return missing ? undefined : parts;
+    const parts = await mapLimit(pieces, READ_CONCURRENCY, (p) => this.objects.getBuffer(p.key));
+    return parts.every((b): b is Buffer => b !== undefined) ? parts : undefined;
   }
 
   /** Folds the longest gap-free run of pieces into one base, then removes what it covers. */

@@ -9,7 +9,8 @@ export const MODELIO_RELPATH_RE = /^(?:[0-9]{4,6}|run)-[a-z0-9_]{1,32}-(?:0|[1-9
 export const SCREENSHOT_KINDS = ['pre', 'post', 'target', 'diff'] as const;
 export type ScreenshotKind = (typeof SCREENSHOT_KINDS)[number];
 export const MAX_STEP_INDEX = 999_999;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Tenant, user, DSN and token ids. */
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`invalid ${what}`);

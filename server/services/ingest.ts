@@ -98,15 +98,11 @@ export async function ingestRunWrite<T>(
 }
 
 /**
- * The JSON body as the SDK sent it (decompressed): stored verbatim, cheap and faithful. Bodies in
- * another charset than UTF-8 are re-serialised so every stored document is UTF-8 JSON.
+ * The JSON body as the SDK sent it (decompressed): stored verbatim, cheap and faithful. The JSON
+ * reader accepts UTF-8 only, so these bytes are always UTF-8 JSON.
  */
 export function verbatimJson(req: Request): Buffer {
-  const raw = req.rawBody;
-  const type = req.headers['content-type'] ?? '';
-  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1]?.toLowerCase();
-  if (raw && (charset === undefined || charset === 'utf-8' || charset === 'utf8')) return raw;
-  return Buffer.from(JSON.stringify(req.body));
+  return req.rawBody ?? Buffer.from(JSON.stringify(req.body));
 }
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';

@@ -4,6 +4,7 @@ import type { MetadataStore, RunRow } from '../../storage/metadata/index.js';
 import type { ObjectStore } from '../../storage/objects/index.js';
 import { Appender } from './appends.js';
 import { BundleKeys, RUN_ID_RE } from './bundle.js';
+import { iso, isoOrNull } from './time.js';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
@@ -11,7 +12,6 @@ const MAX_Q = 200;
 // RFC 3339 date-time (what `format: date-time` accepts), with an offset or Z.
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 export function runSummary(r: RunRow) {
   return {
@@ -22,7 +22,7 @@ export function runSummary(r: RunRow) {
     agent: r.agent,
     task: r.task,
     step_count: r.step_count,
-    last_heartbeat: r.last_heartbeat_at === null ? null : iso(r.last_heartbeat_at),
+    last_heartbeat: isoOrNull(r.last_heartbeat_at),
   };
 }
 

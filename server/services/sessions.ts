@@ -7,9 +7,8 @@ import type { UserAuth } from '../http/types.js';
 import type { Dsn, ReadToken, Tenant, User } from '../../storage/metadata/index.js';
 import { generatePassword, hashPassword, mintSessionToken, sha256, verifyPassword } from './credentials.js';
 import { LoginLimiter } from './login-limit.js';
+import { iso, isoOrNull } from './time.js';
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-const isoOrNull = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : iso(ms));
 
 /** Public views: never a password hash, key hash or token hash. */
 export const userView = (u: User) => ({ id: u.id, email: u.email, is_admin: u.is_admin, tenant_id: u.tenant_id, created_at: iso(u.created_at) });

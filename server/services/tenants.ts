@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ConflictError, type Dsn, type MetadataStore, type Tenant, type User } from '../../storage/metadata/index.js';
+import { iso } from './time.js';
 import { buildDsn, generatePassword, hashPassword, mintDsnKey } from './credentials.js';
 
 export const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -63,7 +64,7 @@ export class TenantAdmin {
       client_name: row.client_name,
       key_prefix: row.key_prefix,
       tenant_id: row.tenant_id,
-      created_at: new Date(row.created_at).toISOString(),
+      created_at: iso(row.created_at),
     };
   }
 

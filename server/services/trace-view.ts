@@ -1,6 +1,8 @@
+import { buffer } from 'node:stream/consumers';
 import type { Logger } from '../logger.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/objects/index.js';
 import { BundleKeys, parseNnnn } from './bundle.js';
+import { mapLimit } from './map-limit.js';
 
 /**
  * trace.json as read: the union by step index of the PUT trace and the single-step PUTs under
@@ -62,25 +64,11 @@ export interface MergedTrace {
   lastReceivedAt: number;
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 async function readJson(objects: ObjectStore, key: string): Promise<{ info: ObjectInfo; doc: unknown } | undefined> {
   const obj = await objects.get(key);
   if (!obj) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const c of obj.body) chunks.push(c as Buffer);
-  return { info: obj.info, doc: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown };
+  return { info: obj.info, doc: JSON.parse((await buffer(obj.body)).toString('utf8')) as unknown };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

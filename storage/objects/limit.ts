@@ -1,4 +1,4 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { TooLargeError } from './types.js';
 
 /** Passes bytes through and fails the stream with TooLargeError once more than `max` bytes went by. */
@@ -12,9 +12,4 @@ export class ByteLimit extends Transform {
     if (this.max !== undefined && this.bytes > this.max) cb(new TooLargeError(this.max));
     else cb(null, chunk);
   }
-}
-
-export function toReadable(body: Readable | Buffer | string): Readable {
-  if (typeof body === 'string' || Buffer.isBuffer(body)) return Readable.from([Buffer.from(body)]);
-  return body;
 }

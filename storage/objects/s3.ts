@@ -14,7 +14,8 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { ByteLimit, toReadable } from './limit.js';
+import { buffer } from 'node:stream/consumers';
+import { ByteLimit } from './limit.js';
 import { LeanS3, type ListedObject } from './s3-lean.js';
 import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type PutMeta } from './types.js';
 
@@ -129,9 +130,8 @@ export class S3ObjectStore implements ObjectStore {
       return { key, size: buf.length, etag: out.ETag ?? '""', lastModified: new Date(), contentType: meta.contentType };
     }
     const limit = new ByteLimit(meta.maxBytes);
-    const source = toReadable(body);
-    source.on('error', (err) => limit.destroy(err));
-    source.pipe(limit);
+    body.on('error', (err) => limit.destroy(err));
+    body.pipe(limit);
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.opts.bucket, Key, Body: limit, ContentType: meta.contentType },
@@ -168,9 +168,7 @@ export class S3ObjectStore implements ObjectStore {
   async getBuffer(key: string): Promise<Buffer | undefined> {
     const obj = await this.get(key);
     if (!obj) return undefined;
-    const chunks: Buffer[] = [];
-    for await (const c of obj.body) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
+    return buffer(obj.body);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

@@ -1,10 +1,10 @@
 import { ApiError } from '../../errors.js';
 import { OVERRIDE_COOKIE } from '../../http/auth.js';
 import { route } from '../../http/route.js';
+import { UUID_RE } from '../../services/bundle.js';
 import type { UserAuth } from '../../http/types.js';
 import { cookieOptions, meView, tenantView } from '../../services/sessions.js';
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Admins only (the pipeline answers 403 forbidden to everyone else). */
 export const adminRoutes = [

@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import type { AppContext } from '../../context.js';
@@ -30,13 +31,14 @@ function runKeys(req: Request): BundleKeys {
   }
 }
 
-async function sendObject(ctx: AppContext, res: Response, key: string, contentType: string): Promise<void> {
+async function sendObject(ctx: AppContext, res: Response, key: string, contentType: string, withEtag = false): Promise<void> {
   const obj = await ctx.stores.objects.get(key);
   if (!obj) throw notFound();
   res.status(200);
   res.setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', String(obj.info.size));
   res.setHeader('Cache-Control', 'private, no-cache');
+  if (withEtag) res.setHeader('ETag', obj.info.etag);
   await pipeline(obj.body, res);
 }
 
@@ -84,9 +86,7 @@ export const runRoutes: RouteDef[] = [
       const { objects } = ctx.stores;
       const [obj, counts] = await Promise.all([objects.get(keys.manifest), bundleCounts(objects, keys)]);
       if (!obj) throw notFound();
-      const chunks: Buffer[] = [];
-      for await (const c of obj.body) chunks.push(c as Buffer);
-      const manifest = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      const manifest = JSON.parse((await buffer(obj.body)).toString('utf8')) as Record<string, unknown>;
       res.setHeader('Cache-Control', 'private, no-cache');
       res.json({ ...manifest, received_at: obj.info.lastModified.toISOString(), counts });
     },
@@ -163,15 +163,8 @@ export const runRoutes: RouteDef[] = [
           return;
         }
       }
-      const obj = await objects.get(key);
-      if (!obj) throw notFound();
-      res.status(200);
-      res.setHeader('Content-Type', 'image/png');
-      res.setHeader('Content-Length', String(obj.info.size));
-      res.setHeader('ETag', obj.info.etag);
-      res.setHeader('X-Content-Type-Options', 'nosniff');
-      res.setHeader('Cache-Control', 'private, no-cache');
-      await pipeline(obj.body, res);
+      // nosniff comes with every API answer (server/http/security-headers.ts).
+      await sendObject(ctx, res, key, 'image/png', true);
     },
   }),
   route({
