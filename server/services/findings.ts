@@ -1,7 +1,7 @@
 import type { RunRow } from '../../storage/metadata/index.js';
 import type { ObjectStore } from '../../storage/objects/index.js';
 import { BundleKeys, nnnn, SCREENSHOT_KINDS, type ScreenshotKind } from './bundle.js';
-import type { MergedTrace } from './trace-view.js';
+import { isObject, type MergedTrace } from './trace-view.js';
 
 export const FINDINGS_SCHEMA_VERSION = '1.0';
 /** A live run with no heartbeat or ingest call for this long is reported as stalled. */
@@ -19,8 +19,6 @@ export interface Finding {
 }
 
 const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The screenshot kinds a step names (documented in step.schema.json, `screenshots`): either an

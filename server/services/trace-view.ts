@@ -71,7 +71,7 @@ async function readJson(objects: ObjectStore, key: string): Promise<{ info: Obje
   return { info: obj.info, doc: JSON.parse((await buffer(obj.body)).toString('utf8')) as unknown };
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function parseSnapshot(buf: Buffer | undefined): Snapshot {
   const empty: Snapshot = { v: SNAPSHOT_VERSION, trace: null, steps: {} };
