@@ -19,7 +19,9 @@
  *   5. on the filesystem store (embedded backends), server CPU time (utime+stime from /proc) per step
  *      PUT vs. a minimal Express 5 handler (express.json, answer 201) fed the same requests.
  * Environment: AUGUR_BENCH_PG_URL (postgres admin URL, default postgres://postgres@127.0.0.1:5432/test),
- * AUGUR_BENCH_REDIS_URL (use this Redis instead of a private redis-server), AUGUR_BENCH_SECONDS (per phase, default 6).
+ * AUGUR_BENCH_REDIS_URL (use this Redis instead of a private redis-server), AUGUR_BENCH_SECONDS (per phase, default 6),
+ * AUGUR_BENCH_ONLY (comma-separated subset of rss,step,shot,cpu), AUGUR_BENCH_NODE_ARGS (node flags for the servers, e.g.
+ * --cpu-prof to profile them).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -46,6 +48,8 @@ import { LeanS3 } from '../storage/objects/s3-lean.js';
 const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
 const CONCURRENCY = 32;
 const SECONDS = Number(process.env.AUGUR_BENCH_SECONDS ?? 6);
+/** Which parts to run (comma-separated): rss, step, shot, cpu. All by default. */
+const PHASES = new Set((process.env.AUGUR_BENCH_ONLY ?? 'rss,step,shot,cpu').split(',').map((p) => p.trim()));
 const PG_ADMIN = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CREDS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 const MB = 1024 * 1024;
@@ -88,7 +92,8 @@ function start(cmd: string, args: string[], env: Record<string, string>, cwd = R
 
 async function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = start(process.execPath, [CLI, 'serve'], { ...env, PORT: String(port), AUGUR_HOST: '127.0.0.1', AUGUR_LOG_LEVEL: 'warn' });
+  const nodeArgs = (process.env.AUGUR_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = start(process.execPath, [...nodeArgs, CLI, 'serve'], { ...env, PORT: String(port), AUGUR_HOST: '127.0.0.1', AUGUR_LOG_LEVEL: 'warn' });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/api/v1/healthz`)).ok, 'server');
   return { url, child };
@@ -258,172 +263,191 @@ async function main(): Promise<void> {
     if (res.statusCode !== 200) throw new Error(`screenshot answered ${res.statusCode}`);
   };
 
-  // --- 1. RSS growth, first thing on the fresh server: 1 MB, then 100 MB ------------------------------
-  const rssGrowth = async (png: Buffer): Promise<{ before: number; growth: number }> => {
-    await new Promise((r) => setTimeout(r, 500));
-    const before = rssBytes(pid);
-    let peak = before;
-    const timer = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 5);
-    await postShot(png, shotPath(0, 'target')).finally(() => clearInterval(timer));
-    peak = Math.max(peak, rssBytes(pid));
-    return { before, growth: peak - before };
-  };
-  const rss1 = await rssGrowth(makePng(1 * MB));
-  const rss100 = await rssGrowth(makePng(100 * MB));
-  // A third, larger upload shows whether growth follows the upload's size or stays bounded.
-  const rss250 = await rssGrowth(makePng(250 * MB)); // under the 100-megapixel cap
-
-  // --- 2. step PUT vs direct PutObject (and phases for the metadata slope) -----------------------------
-  await load((i) => putStep(pool, run, i, 200), { total: 500 }); // warm: keys cached, connections open, JIT
-  const SETTLE_MS = 2_500; // the server's batched flush (1 s) and Postgres' stats flush (1 s when idle)
-  await new Promise((r) => setTimeout(r, SETTLE_MS));
-  const xact = async () => {
-    await pgAdmin.query('SELECT pg_stat_clear_snapshot()');
-    const r = await pgAdmin.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1', [dbName]);
-    return Number(r.rows[0]!.n);
-  };
-  /** xact delta over a window: the phase, then SETTLE_MS for its last flush to land. Every window has the same length. */
-  const window = async <T>(phase: () => Promise<T>): Promise<{ out: T; xacts: number }> => {
-    const x0 = await xact();
-    const out = await phase();
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
-    return { out, xacts: (await xact()) - x0 };
-  };
-  const rs0 = await redisCommandStats(redis);
+  const f = (n: number, d = 2) => n.toFixed(d);
+  const row = (name: string, value: string, target: string, ok: boolean) => `  ${ok ? 'PASS' : 'MISS'}  ${name.padEnd(44)} ${value.padEnd(46)} target ${target}`;
+  const rows: string[] = [];
+  const details: string[] = [];
   const cpu = () => ({ server: cpuSeconds(pid), s3: cpuSeconds(fauxqs.pid!), bench: process.cpuUsage() });
   const cpuUse = (a: ReturnType<typeof cpu>, n: number) => {
     const b = process.cpuUsage(a.bench);
     const ms = (x: number) => ((x * 1000) / n).toFixed(2);
     return `server ${ms(cpuSeconds(pid) - a.server)} ms, s3 ${ms(cpuSeconds(fauxqs.pid!) - a.s3)} ms, load generator ${ms((b.user + b.system) / 1e6)} ms CPU per request`;
   };
-  const c0 = cpu();
-  const high = await window(() => load((i) => putStep(pool, run, i, 200), { seconds: SECONDS }));
-  const viaServer = high.out;
-  const viaCpu = cpuUse(c0, viaServer.n);
-  const rs1 = await redisCommandStats(redis);
-  const body2k = step(run, 1);
-  const directKey = (i: number) => `direct/steps/${String(i % 1000).padStart(4, '0')}.json`;
-  const c1 = cpu();
-  const direct = await load(
-    async (i) => {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: directKey(i), Body: body2k, ContentType: 'application/json' }));
-    },
-    { seconds: SECONDS },
-  );
-  const directCpu = cpuUse(c1, direct.n);
-  const stepRatio = viaServer.n / viaServer.secs / (direct.n / direct.secs);
-  // For reference only: Augur's lean PUT from this process (the ceiling for the server's S3 leg).
-  const c2 = cpu();
-  const directLean = await load((i) => leanDirect.put(directKey(i), body2k, 'application/json').then(() => undefined), { seconds: SECONDS / 2 });
-  const directLeanCpu = cpuUse(c2, directLean.n);
 
-  // Light load (2 workers, paced) and idle, in windows as long as the full-load one.
-  await new Promise((r) => setTimeout(r, SETTLE_MS));
-  const low = await window(async () => {
-    const end = Date.now() + SECONDS * 1000;
-    let n = 0;
-    await Promise.all(
-      [0, 1].map(async () => {
-        while (Date.now() < end) {
-          await putStep(pool, run, n++, 200);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }),
+  // --- 1. RSS growth, first thing on the fresh server: 1 MB, then 100 MB ------------------------------
+  if (PHASES.has('rss')) {
+    const rssGrowth = async (png: Buffer): Promise<{ before: number; growth: number }> => {
+      await new Promise((r) => setTimeout(r, 500));
+      const before = rssBytes(pid);
+      let peak = before;
+      const timer = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 5);
+      await postShot(png, shotPath(0, 'target')).finally(() => clearInterval(timer));
+      peak = Math.max(peak, rssBytes(pid));
+      return { before, growth: peak - before };
+    };
+    const rss1 = await rssGrowth(makePng(1 * MB));
+    const rss100 = await rssGrowth(makePng(100 * MB));
+    // A third, larger upload shows whether growth follows the upload's size or stays bounded.
+    const rss250 = await rssGrowth(makePng(250 * MB)); // under the 100-megapixel cap
+    const rssDiff = rss100.growth - rss1.growth;
+    rows.push(row('server RSS growth: 100 MB vs 1 MB upload', `+${f(rss100.growth / MB, 1)} MB vs +${f(rss1.growth / MB, 1)} MB (diff ${f(rssDiff / MB, 1)} MB)`, 'diff <= 16 MB', rssDiff <= 16 * MB));
+    details.push(
+      `    RSS: fresh server at ${f(rss1.before / MB, 1)} MB; 1 MB upload (first request) peak +${f(rss1.growth / MB, 1)} MB; 100 MB upload peak +${f(rss100.growth / MB, 1)} MB over ${f(rss100.before / MB, 1)} MB; 250 MB upload peak +${f(rss250.growth / MB, 1)} MB over ${f(rss250.before / MB, 1)} MB`,
     );
-    return n;
-  });
-  const idle = await window(() => new Promise((r) => setTimeout(r, SECONDS * 1000)));
-  const slope = (high.xacts - low.xacts) / (viaServer.n - low.out);
-  const fixedPerWindow = low.xacts - slope * low.out;
+  }
 
-  const deltas = [...rs1].map(([cmd, n]) => [cmd, n - (rs0.get(cmd) ?? 0)] as const).filter(([cmd, d]) => d > 0 && cmd !== 'info');
-  const roundTrips = deltas.filter(([cmd]) => !SCRIPT_INNER.has(cmd)).reduce((s, [, d]) => s + d, 0);
+  // --- 2. step PUT vs direct PutObject (and phases for the metadata slope) -----------------------------
+  if (PHASES.has('step')) {
+    await load((i) => putStep(pool, run, i, 200), { total: 500 }); // warm: keys cached, connections open, JIT
+    const SETTLE_MS = 2_500; // the server's batched flush (1 s) and Postgres' stats flush (1 s when idle)
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const xact = async () => {
+      await pgAdmin.query('SELECT pg_stat_clear_snapshot()');
+      const r = await pgAdmin.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1', [dbName]);
+      return Number(r.rows[0]!.n);
+    };
+    /** xact delta over a window: the phase, then SETTLE_MS for its last flush to land. Every window has the same length. */
+    const window = async <T>(phase: () => Promise<T>): Promise<{ out: T; xacts: number }> => {
+      const x0 = await xact();
+      const out = await phase();
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      return { out, xacts: (await xact()) - x0 };
+    };
+    const rs0 = await redisCommandStats(redis);
+    const c0 = cpu();
+    const high = await window(() => load((i) => putStep(pool, run, i, 200), { seconds: SECONDS }));
+    const viaServer = high.out;
+    const viaCpu = cpuUse(c0, viaServer.n);
+    const rs1 = await redisCommandStats(redis);
+    const body2k = step(run, 1);
+    const directKey = (i: number) => `direct/steps/${String(i % 1000).padStart(4, '0')}.json`;
+    const c1 = cpu();
+    const direct = await load(
+      async (i) => {
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: directKey(i), Body: body2k, ContentType: 'application/json' }));
+      },
+      { seconds: SECONDS },
+    );
+    const directCpu = cpuUse(c1, direct.n);
+    const stepRatio = viaServer.n / viaServer.secs / (direct.n / direct.secs);
+    // For reference only: Augur's lean PUT from this process (the ceiling for the server's S3 leg).
+    const c2 = cpu();
+    const directLean = await load((i) => leanDirect.put(directKey(i), body2k, 'application/json').then(() => undefined), { seconds: SECONDS / 2 });
+    const directLeanCpu = cpuUse(c2, directLean.n);
+
+    // Light load (2 workers, paced) and idle, in windows as long as the full-load one.
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const low = await window(async () => {
+      const end = Date.now() + SECONDS * 1000;
+      let n = 0;
+      await Promise.all(
+        [0, 1].map(async () => {
+          while (Date.now() < end) {
+            await putStep(pool, run, n++, 200);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }),
+      );
+      return n;
+    });
+    const idle = await window(() => new Promise((r) => setTimeout(r, SECONDS * 1000)));
+    const slope = (high.xacts - low.xacts) / (viaServer.n - low.out);
+    const fixedPerWindow = low.xacts - slope * low.out;
+
+    const deltas = [...rs1].map(([cmd, n]) => [cmd, n - (rs0.get(cmd) ?? 0)] as const).filter(([cmd, d]) => d > 0 && cmd !== 'info');
+    const roundTrips = deltas.filter(([cmd]) => !SCRIPT_INNER.has(cmd)).reduce((s, [, d]) => s + d, 0);
+    rows.push(
+      row('step PUT 2 KB: server / direct PutObject', `${f(stepRatio)}  (${f(viaServer.n / viaServer.secs, 0)} vs ${f(direct.n / direct.secs, 0)} req/s)`, '>= 0.90', stepRatio >= 0.9),
+      row('metadata transactions per warm step PUT', `${f(Math.max(0, slope), 4)}  (slope; ${high.xacts} xacts in ${viaServer.n} requests raw)`, '0', slope < 0.01),
+      row('Redis round trips per step PUT', `${f(roundTrips / viaServer.n, 3)}  (${deltas.map(([c, d]) => `${c}=${d}`).join(' ')})`, '<= 1', roundTrips / viaServer.n <= 1.0001),
+    );
+    details.push(
+      `    step PUT via server: ${viaCpu}`,
+      `    direct PutObject (SDK): ${directCpu}`,
+      `    reference, lean PUT from this process: ${f(directLean.n / directLean.secs, 0)} req/s; ${directLeanCpu}`,
+      `    metadata, windows of ${SECONDS} s + ${SETTLE_MS / 1000} s settle: full load ${high.xacts} xacts / ${viaServer.n} requests, ` +
+        `light load ${low.xacts} / ${low.out}, idle ${idle.xacts}`,
+      `      split of the full-load window: ${f(fixedPerWindow, 1)} fixed (batched flushes, per window) + ${f(slope, 4)} × ${viaServer.n} requests ` +
+        `= ${f(slope * viaServer.n, 1)} per-request; idle windows still flush what the previous window left`,
+    );
+  }
 
   // --- 3. screenshot MB/s vs direct Upload ------------------------------------------------------------
-  const png5 = makePng(5 * MB);
-  const UPLOADS = 96;
-  const c3 = cpu();
-  const shotVia = await load((i) => postShot(png5, shotPath(i, 'post')), { total: UPLOADS });
-  const shotViaCpu = cpuUse(c3, shotVia.n);
-  const c4 = cpu();
-  const shotDirect = await load(
-    async (i) => {
-      await new Upload({ client: s3, params: { Bucket: bucket, Key: `direct/shots/${i}.png`, Body: Readable.from([png5]), ContentType: 'image/png' }, partSize: 5 * MB, queueSize: 2 }).done();
-    },
-    { total: UPLOADS },
-  );
-  const shotDirectCpu = cpuUse(c4, shotDirect.n);
-  const mbps = (r: { n: number; secs: number }) => (r.n * png5.length) / MB / r.secs;
-  const shotRatio = mbps(shotVia) / mbps(shotDirect);
+  if (PHASES.has('shot')) {
+    const png5 = makePng(5 * MB);
+    const UPLOADS = 96;
+    await load((i) => postShot(png5, shotPath(i, 'pre')), { total: CONCURRENCY }); // warm
+    const c3 = cpu();
+    const shotVia = await load((i) => postShot(png5, shotPath(i, 'post')), { total: UPLOADS });
+    const shotViaCpu = cpuUse(c3, shotVia.n);
+    const c4 = cpu();
+    const shotDirect = await load(
+      async (i) => {
+        await new Upload({ client: s3, params: { Bucket: bucket, Key: `direct/shots/${i}.png`, Body: Readable.from([png5]), ContentType: 'image/png' }, partSize: 5 * MB, queueSize: 2 }).done();
+      },
+      { total: UPLOADS },
+    );
+    const shotDirectCpu = cpuUse(c4, shotDirect.n);
+    const mbps = (r: { n: number; secs: number }) => (r.n * png5.length) / MB / r.secs;
+    const shotRatio = mbps(shotVia) / mbps(shotDirect);
+    rows.push(row('screenshot 5 MB: server / direct Upload', `${f(shotRatio)}  (${f(mbps(shotVia), 1)} vs ${f(mbps(shotDirect), 1)} MB/s)`, '>= 0.90', shotRatio >= 0.9));
+    details.push(`    screenshot via server: ${shotViaCpu}`, `    direct Upload (SDK): ${shotDirectCpu}`);
+  }
   await pool.close();
 
   // --- 5. CPU per step PUT on the fs store vs a minimal Express handler -----------------------------
-  const fsEnv: Record<string, string> = { AUGUR_DATA_DIR: path.join(tmp, 'fs'), AUGUR_SCRYPT_LOG_N: '10', AUGUR_ADMIN_EMAIL: 'bench@example.com', AUGUR_ADMIN_PASSWORD: 'bench-password' };
-  const fsKey = await mintKey(fsEnv);
-  const fsServer = await startServer(fsEnv);
-  const minimalPort = await freePort();
-  const minimal = start(
-    process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      `import express from 'express';
-       const app = express();
-       app.use(express.json({ limit: '16mb' }));
-       app.put('/api/v1/runs/:run_id/steps/:step_index', (req, res) => { res.status(201).json({ ok: true }); });
-       app.listen(${minimalPort}, '127.0.0.1');`,
-    ],
-    {},
-  );
-  await waitFor(() => tcpOpen(minimalPort), 'minimal express');
-  const CPU_REQUESTS = 6_000;
-  const cpuPer = async (url: string, childPid: number, k: string, status: number) => {
-    const p = new Pool(url, { connections: CONCURRENCY, pipelining: 1 });
-    const put = (i: number) =>
-      p
-        .request({ method: 'PUT', path: `/api/v1/runs/${run}/steps/${i % 1000}`, headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' }, body: step(run, i % 1000) })
-        .then(async (res) => {
-          await res.body.dump();
-          if (res.statusCode !== status) throw new Error(`answered ${res.statusCode}`);
-        });
-    await load(put, { total: 1_000 });
-    const c0 = cpuSeconds(childPid);
-    const r = await load(put, { total: CPU_REQUESTS });
-    const c1 = cpuSeconds(childPid);
-    await p.close();
-    return { perReq: (c1 - c0) / r.n, rps: r.n / r.secs };
-  };
-  const cpuAugur = await cpuPer(fsServer.url, fsServer.child.pid!, fsKey, 200);
-  const cpuMinimal = await cpuPer(`http://127.0.0.1:${minimalPort}`, minimal.pid!, fsKey, 201);
-  const cpuRatio = cpuAugur.perReq / cpuMinimal.perReq;
+  if (PHASES.has('cpu')) {
+    const fsEnv: Record<string, string> = { AUGUR_DATA_DIR: path.join(tmp, 'fs'), AUGUR_SCRYPT_LOG_N: '10', AUGUR_ADMIN_EMAIL: 'bench@example.com', AUGUR_ADMIN_PASSWORD: 'bench-password' };
+    const fsKey = await mintKey(fsEnv);
+    const fsServer = await startServer(fsEnv);
+    const minimalPort = await freePort();
+    const minimal = start(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import express from 'express';
+         const app = express();
+         app.use(express.json({ limit: '16mb' }));
+         app.put('/api/v1/runs/:run_id/steps/:step_index', (req, res) => { res.status(201).json({ ok: true }); });
+         app.listen(${minimalPort}, '127.0.0.1');`,
+      ],
+      {},
+    );
+    await waitFor(() => tcpOpen(minimalPort), 'minimal express');
+    const CPU_REQUESTS = 6_000;
+    const cpuPer = async (url: string, childPid: number, k: string, status: number) => {
+      const p = new Pool(url, { connections: CONCURRENCY, pipelining: 1 });
+      const put = (i: number) =>
+        p
+          .request({ method: 'PUT', path: `/api/v1/runs/${run}/steps/${i % 1000}`, headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' }, body: step(run, i % 1000) })
+          .then(async (res) => {
+            await res.body.dump();
+            if (res.statusCode !== status) throw new Error(`answered ${res.statusCode}`);
+          });
+      await load(put, { total: 1_000 });
+      const c0 = cpuSeconds(childPid);
+      const r = await load(put, { total: CPU_REQUESTS });
+      const c1 = cpuSeconds(childPid);
+      await p.close();
+      return { perReq: (c1 - c0) / r.n, rps: r.n / r.secs };
+    };
+    const cpuAugur = await cpuPer(fsServer.url, fsServer.child.pid!, fsKey, 200);
+    const cpuMinimal = await cpuPer(`http://127.0.0.1:${minimalPort}`, minimal.pid!, fsKey, 201);
+    const cpuRatio = cpuAugur.perReq / cpuMinimal.perReq;
+    rows.push(row('CPU per step PUT (fs store): augur / minimal', `${f(cpuRatio)}  (${f(cpuAugur.perReq * 1e6, 0)} vs ${f(cpuMinimal.perReq * 1e6, 0)} µs)`, '<= 1.5', cpuRatio <= 1.5));
+  }
 
   // --- report -----------------------------------------------------------------------------------------
-  const f = (n: number, d = 2) => n.toFixed(d);
-  const row = (name: string, value: string, target: string, ok: boolean) => `  ${ok ? 'PASS' : 'MISS'}  ${name.padEnd(44)} ${value.padEnd(46)} target ${target}`;
-  const rssDiff = rss100.growth - rss1.growth;
   const lines = [
     `augur ingest benchmark: concurrency ${CONCURRENCY}, ${SECONDS} s per throughput phase, ${os.cpus().length} CPUs, node ${process.version}`,
     `  backends: fauxqs ${s3Endpoint} (own process), postgres db ${dbName}, redis ${privateRedis ? 'private redis-server' : redisUrl}`,
     '  server S3 path: lean SigV4 PUT (storage/objects/s3-lean.ts) for in-memory bodies <= 1 MiB; lib-storage Upload on its S3Client for streams',
     '  direct baseline: S3Client(s3ClientConfig(...)) in this process, the same settings as the server\'s client (checksums WHEN_REQUIRED,',
     '                   3 attempts, keep-alive NodeHttpHandler); PutObjectCommand for steps, lib-storage Upload (5 MiB parts, queue 2) for screenshots',
-    row('step PUT 2 KB: server / direct PutObject', `${f(stepRatio)}  (${f(viaServer.n / viaServer.secs, 0)} vs ${f(direct.n / direct.secs, 0)} req/s)`, '>= 0.90', stepRatio >= 0.9),
-    row('screenshot 5 MB: server / direct Upload', `${f(shotRatio)}  (${f(mbps(shotVia), 1)} vs ${f(mbps(shotDirect), 1)} MB/s)`, '>= 0.90', shotRatio >= 0.9),
-    row('server RSS growth: 100 MB vs 1 MB upload', `+${f(rss100.growth / MB, 1)} MB vs +${f(rss1.growth / MB, 1)} MB (diff ${f(rssDiff / MB, 1)} MB)`, 'diff <= 16 MB', rssDiff <= 16 * MB),
-    row('metadata transactions per warm step PUT', `${f(Math.max(0, slope), 4)}  (slope; ${high.xacts} xacts in ${viaServer.n} requests raw)`, '0', slope < 0.01),
-    row('Redis round trips per step PUT', `${f(roundTrips / viaServer.n, 3)}  (${deltas.map(([c, d]) => `${c}=${d}`).join(' ')})`, '<= 1', roundTrips / viaServer.n <= 1.0001),
-    row('CPU per step PUT (fs store): augur / minimal', `${f(cpuRatio)}  (${f(cpuAugur.perReq * 1e6, 0)} vs ${f(cpuMinimal.perReq * 1e6, 0)} µs)`, '<= 1.5', cpuRatio <= 1.5),
+    ...rows,
     '  details:',
-    `    RSS: fresh server at ${f(rss1.before / MB, 1)} MB; 1 MB upload (first request) peak +${f(rss1.growth / MB, 1)} MB; 100 MB upload peak +${f(rss100.growth / MB, 1)} MB over ${f(rss100.before / MB, 1)} MB; 250 MB upload peak +${f(rss250.growth / MB, 1)} MB over ${f(rss250.before / MB, 1)} MB`,
-    `    step PUT via server: ${viaCpu}`,
-    `    direct PutObject (SDK): ${directCpu}`,
-    `    reference, lean PUT from this process: ${f(directLean.n / directLean.secs, 0)} req/s; ${directLeanCpu}`,
-    `    screenshot via server: ${shotViaCpu}`,
-    `    direct Upload (SDK): ${shotDirectCpu}`,
-    `    metadata, windows of ${SECONDS} s + ${SETTLE_MS / 1000} s settle: full load ${high.xacts} xacts / ${viaServer.n} requests, ` +
-      `light load ${low.xacts} / ${low.out}, idle ${idle.xacts}`,
-    `      split of the full-load window: ${f(fixedPerWindow, 1)} fixed (batched flushes, per window) + ${f(slope, 4)} × ${viaServer.n} requests ` +
-      `= ${f(slope * viaServer.n, 1)} per-request; idle windows still flush what the previous window left`,
+    ...details,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -1,14 +1,17 @@
 /**
- * A lean PutObject for small in-memory bodies (step, manifest and trace JSON: a few KB each), and
- * a lean ListObjectsV2 (trace.json lists a run's steps on every read).
+ * Lean S3 writes (PutObject and the multipart upload calls) and a lean ListObjectsV2 (trace.json
+ * lists a run's steps on every read).
  *
  * Why: the AWS SDK v3 spends about 1.3–2 ms of CPU on every send() — it resolves the middleware
  * stack, evaluates the S3 endpoint rule set, runs checksum and retry plumbing — before a byte goes
  * out. On the ingest hot path that is more than the rest of the request. Here we build the request
  * ourselves, sign it with the SDK's own SigV4 signer and the SDK client's own credential provider
  * (env, profile, instance profile, IRSA, with their refresh), and send it over a keep-alive agent.
- * Streams and large bodies stay on the SDK (lib-storage Upload). For listings the SDK's generic XML
- * deserialiser costs ~17 ms of CPU per 500 keys; the flat ListObjectsV2 answer is read here directly.
+ * Bodies go out as the chunk lists they arrived in: lib-storage would copy each part into one
+ * buffer first, and on a 5 MB screenshot that copy (fresh pages, faulted in) costs more than the
+ * signature. For listings the SDK's generic XML deserialiser costs ~17 ms of CPU per 500 keys; the
+ * flat ListObjectsV2 answer is read here directly. Reads, deletes, HEAD and presigning stay on the
+ * SDK, and so does everything when the environment asks for endpoint rules only the SDK follows.
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import http from 'node:http';
@@ -115,35 +118,40 @@ export class LeanS3 {
     this.attempts = o.maxAttempts ?? 3;
   }
 
-  /** PUTs body to key (the full S3 key, prefix included); resolves with the ETag. */
-  async put(key: string, body: Buffer, contentType: string): Promise<string> {
-    const t = objectTarget(this.o, key);
-    const headers: Record<string, string> = {
-      host: t.host,
-      'content-type': contentType,
-      'content-length': String(body.length),
-      'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'),
-    };
-    for (let attempt = 1; ; attempt++) {
-      let answer: Answer;
-      try {
-        // Signed per attempt: the date is part of the signature.
-        const signed = await this.signer.sign({ method: 'PUT', protocol: t.protocol, hostname: t.hostname, port: t.port, path: t.path, query: {}, headers, body });
-        answer = await this.send(t, signed.headers, body);
-      } catch (err) {
-        if (attempt < this.attempts && RETRY_CODES.has((err as NodeJS.ErrnoException).code ?? '')) {
-          await backoff(attempt);
-          continue;
-        }
-        throw err;
-      }
-      if (answer.status >= 200 && answer.status < 300) return answer.etag ?? '""';
-      if (attempt < this.attempts && RETRY_STATUS.has(answer.status)) {
-        await backoff(attempt);
-        continue;
-      }
-      throw s3Error('PutObject', `s3://${this.o.bucket}/${key}`, answer);
-    }
+  /** PUTs body (one buffer or a list of chunks, sent as they are) to key (the full S3 key, prefix included); resolves with the ETag. */
+  async put(key: string, body: Body, contentType: string): Promise<string> {
+    const answer = await this.request('PutObject', 'PUT', key, {}, body, { 'content-type': contentType });
+    return answer.etag ?? '""';
+  }
+
+  /**
+   * Multipart uploads for streams longer than one part. The parts are lists of chunks kept as they
+   * arrived (no copy into one buffer); each is signed with its SHA-256 like any other body.
+   */
+  async createMultipart(key: string, contentType: string): Promise<string> {
+    const answer = await this.request('CreateMultipartUpload', 'POST', key, { uploads: '' }, undefined, { 'content-type': contentType });
+    const id = xmlTag(answer.body.toString('utf8'), 'UploadId');
+    if (!id) throw s3Error('CreateMultipartUpload', `s3://${this.o.bucket}/${key}`, { ...answer, status: 502 });
+    return id;
+  }
+
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Body): Promise<string> {
+    const answer = await this.request('UploadPart', 'PUT', key, { partNumber: String(partNumber), uploadId }, body, {});
+    return answer.etag ?? '""';
+  }
+
+  /** Completes the upload from its parts' ETags, in order; resolves with the object's ETag. */
+  async completeMultipart(key: string, uploadId: string, etags: readonly string[]): Promise<string> {
+    const xml = `<CompleteMultipartUpload>${etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${xmlEscape(e)}</ETag></Part>`).join('')}</CompleteMultipartUpload>`;
+    const answer = await this.request('CompleteMultipartUpload', 'POST', key, { uploadId }, Buffer.from(xml), { 'content-type': 'application/xml' });
+    // S3 may answer 200 and still fail: the error then is in the body.
+    const text = answer.body.toString('utf8');
+    if (/<Error>/.test(text)) throw s3Error('CompleteMultipartUpload', `s3://${this.o.bucket}/${key}`, { ...answer, status: 500 });
+    return xmlTag(text, 'ETag') ?? answer.etag ?? '""';
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    await this.request('AbortMultipartUpload', 'DELETE', key, { uploadId }, undefined, {});
   }
 
   /**
@@ -151,17 +159,38 @@ export class LeanS3 {
    * (UTF-8 binary order).
    */
   async listPage(prefix: string, token?: string): Promise<{ items: ListedObject[]; next?: string }> {
-    const t = objectTarget(this.o, '');
     const query: Record<string, string> = { 'list-type': '2', prefix, ...(token ? { 'continuation-token': token } : {}) };
+    const answer = await this.request('ListObjectsV2', 'GET', '', query, undefined, {}, prefix);
+    return parseListing(answer.body.toString('utf8'));
+  }
+
+  /**
+   * One signed request, retried on connection errors and 429/5xx with the SDK's backoff; resolves
+   * with a 2xx answer, else rejects with an S3ServiceException named for the S3 error code.
+   */
+  private async request(
+    op: string,
+    method: string,
+    key: string,
+    query: Record<string, string>,
+    body: Body | undefined,
+    extra: Record<string, string>,
+    where = key,
+  ): Promise<Answer> {
+    const t = objectTarget(this.o, key);
     const qs = Object.entries(query)
       .map(([k, v]) => `${encodeKey(k)}=${encodeKey(v).replace(/\//g, '%2F')}`)
       .join('&');
-    const headers: Record<string, string> = { host: t.host, 'x-amz-content-sha256': EMPTY_SHA256 };
+    const chunks = body === undefined ? [] : Buffer.isBuffer(body) ? [body] : body;
+    const length = chunks.reduce((n, c) => n + c.length, 0);
+    const headers: Record<string, string> = { host: t.host, ...extra, 'x-amz-content-sha256': sha256Hex(chunks) };
+    if (body !== undefined) headers['content-length'] = String(length);
     for (let attempt = 1; ; attempt++) {
       let answer: Answer;
       try {
-        const signed = await this.signer.sign({ method: 'GET', protocol: t.protocol, hostname: t.hostname, port: t.port, path: t.path, query, headers });
-        answer = await this.send(t, signed.headers, undefined, 'GET', `${t.path}?${qs}`);
+        // Signed per attempt: the date is part of the signature.
+        const signed = await this.signer.sign({ method, protocol: t.protocol, hostname: t.hostname, port: t.port, path: t.path, query, headers });
+        answer = await this.send(t, signed.headers, chunks, method, qs ? `${t.path}?${qs}` : t.path);
       } catch (err) {
         if (attempt < this.attempts && RETRY_CODES.has((err as NodeJS.ErrnoException).code ?? '')) {
           await backoff(attempt);
@@ -169,16 +198,16 @@ export class LeanS3 {
         }
         throw err;
       }
-      if (answer.status === 200) return parseListing(answer.body.toString('utf8'));
+      if (answer.status >= 200 && answer.status < 300) return answer;
       if (attempt < this.attempts && RETRY_STATUS.has(answer.status)) {
         await backoff(attempt);
         continue;
       }
-      throw s3Error('ListObjectsV2', `s3://${this.o.bucket}/${prefix}`, answer);
+      throw s3Error(op, `s3://${this.o.bucket}/${where}`, answer);
     }
   }
 
-  private send(t: Target, headers: Record<string, string>, body: Buffer | undefined, method = 'PUT', path = t.path): Promise<Answer> {
+  private send(t: Target, headers: Record<string, string>, chunks: readonly Buffer[], method: string, path: string): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const mod = t.protocol === 'http:' ? http : https;
       const agent = t.protocol === 'http:' ? this.o.agents.http : this.o.agents.https;
@@ -187,7 +216,7 @@ export class LeanS3 {
       const timer = setTimeout(() => fail(`S3 ${method} ${t.host}${path}: no answer in ${this.requestMs} ms`), this.requestMs);
       req.once('socket', (socket) => {
         if (!socket.connecting) return;
-        const connect = setTimeout(() => fail(`S3 PUT ${t.host}: no connection in ${this.connectMs} ms`), this.connectMs);
+        const connect = setTimeout(() => fail(`S3 ${method} ${t.host}: no connection in ${this.connectMs} ms`), this.connectMs);
         socket.once('connect', () => clearTimeout(connect));
         socket.once('close', () => clearTimeout(connect));
       });
@@ -208,7 +237,10 @@ export class LeanS3 {
           resolve({ status: res.statusCode ?? 0, etag: h.etag, requestId: h['x-amz-request-id'] as string | undefined, body: Buffer.concat(chunks) });
         });
       });
-      req.end(body);
+      // Corked, the chunks leave in one writev.
+      req.cork();
+      for (const c of chunks) req.write(c);
+      req.end();
     });
   }
 }
@@ -223,7 +255,20 @@ export interface ListedObject {
   lastModified: Date;
 }
 
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+/** A request body: one buffer, or chunks sent back to back. */
+export type Body = Buffer | readonly Buffer[];
+
+function sha256Hex(chunks: readonly Buffer[]): string {
+  const h = createHash('sha256');
+  for (const c of chunks) h.update(c);
+  return h.digest('hex');
+}
+
+const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const xmlTag = (xml: string, name: string) => {
+  const m = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml);
+  return m ? xmlText(m[1]!) : undefined;
+};
 
 const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 function xmlText(s: string): string {
@@ -234,10 +279,7 @@ function xmlText(s: string): string {
 
 /** Reads the flat ListObjectsV2 result: one <Contents> per object. */
 export function parseListing(xml: string): { items: ListedObject[]; next?: string } {
-  const tag = (block: string, name: string) => {
-    const m = new RegExp(`<${name}>([^<]*)</${name}>`).exec(block);
-    return m ? xmlText(m[1]!) : undefined;
-  };
+  const tag = xmlTag;
   const items: ListedObject[] = [];
   for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
     const block = m[1]!;

@@ -30,11 +30,15 @@ export interface S3StoreOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
-// Multipart parts are buffered in memory: 5 MiB (S3's minimum) × 2 in flight bounds an upload's footprint.
+/**
+ * Streams on the lean path go in parts of this size (S3 needs a body's length before its first
+ * byte, so a part is held in memory; S3's minimum part is 5 MiB). 6 MiB: most screenshots are one
+ * PutObject, and a 100 MB upload holds no more than 6 MiB of it at a time.
+ */
+export const STREAM_PART_BYTES = 6 * 1024 * 1024;
+// The SDK path (lib-storage): 5 MiB (S3's minimum) × 2 in flight bounds an upload's footprint.
 const PART_SIZE = 5 * 1024 * 1024;
 const QUEUE_SIZE = 2;
-/** In-memory bodies up to this size take the lean signed PUT (s3-put.ts); larger ones and streams the SDK. */
-export const LEAN_PUT_MAX_BYTES = 1024 * 1024;
 const CONNECT_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 const MAX_ATTEMPTS = 3;
@@ -106,9 +110,9 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  /** Which path put() takes for an in-memory body of this size (for tests). */
-  putPath(bytes: number): 'lean' | 'sdk' {
-    return this.lean && bytes <= LEAN_PUT_MAX_BYTES ? 'lean' : 'sdk';
+  /** Which path put() takes: the lean requests, or the SDK where the environment asks for its endpoint rules (for tests). */
+  get putPath(): 'lean' | 'sdk' {
+    return this.lean ? 'lean' : 'sdk';
   }
 
   private key(key: string): string {
@@ -121,14 +125,12 @@ export class S3ObjectStore implements ObjectStore {
     if (typeof body === 'string' || Buffer.isBuffer(body)) {
       const buf = typeof body === 'string' ? Buffer.from(body) : body;
       if (meta.maxBytes !== undefined && buf.length > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
-      if (this.lean && buf.length <= LEAN_PUT_MAX_BYTES) {
-        const etag = await this.lean.put(Key, buf, meta.contentType);
-        return { key, size: buf.length, etag, lastModified: new Date(), contentType: meta.contentType };
-      }
+      if (this.lean) return this.putLean(key, Key, [buf], meta, false);
       const upload = new Upload({ client: this.client, params: { Bucket: this.opts.bucket, Key, Body: buf, ContentType: meta.contentType }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
       const out = await upload.done();
       return { key, size: buf.length, etag: out.ETag ?? '""', lastModified: new Date(), contentType: meta.contentType };
     }
+    if (this.lean) return this.putLean(key, Key, body, meta, true);
     const limit = new ByteLimit(meta.maxBytes);
     body.on('error', (err) => limit.destroy(err));
     body.pipe(limit);
@@ -144,6 +146,59 @@ export class S3ObjectStore implements ObjectStore {
     failed.catch(() => upload.abort().catch(() => undefined));
     const out = await Promise.race([upload.done(), failed]);
     return { key, size: limit.bytes, etag: out.ETag ?? '""', lastModified: new Date(), contentType: meta.contentType };
+  }
+
+  /**
+   * A body in parts of STREAM_PART_BYTES, read no further while a part uploads, so a streamed upload
+   * holds about one part in memory whatever its size. A body of at most one part is one PutObject
+   * of the chunks as they arrived (no copy: most screenshots end there). A longer one is a multipart
+   * upload, aborted on any failure, so a failed upload leaves the previous object as it was. A
+   * stream's later parts are copied into one reused buffer as they arrive (`copyParts`): the arriving
+   * chunks then die young, where chunks held for a whole part would outlive two young-generation
+   * collections and wait for a full one (see server/http/reclaim.ts). An in-memory body is cut into
+   * views of itself instead.
+   */
+  private async putLean(key: string, Key: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, meta: PutMeta, copyParts: boolean): Promise<ObjectInfo> {
+    const lean = this.lean!;
+    let chunks: Buffer[] = [];
+    let part: Buffer | undefined;
+    let pending = 0;
+    let size = 0;
+    let uploadId: string | undefined;
+    const etags: string[] = [];
+    const flush = async (bytes: Buffer[]) => {
+      uploadId ??= await lean.createMultipart(Key, meta.contentType);
+      etags.push(await lean.uploadPart(Key, uploadId, etags.length + 1, bytes));
+      chunks = [];
+      pending = 0;
+      if (copyParts) part ??= Buffer.allocUnsafe(STREAM_PART_BYTES);
+    };
+    try {
+      for await (const chunk of body) {
+        size += chunk.length;
+        if (meta.maxBytes !== undefined && size > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
+        for (let off = 0; off < chunk.length; ) {
+          // A full part goes only once more bytes follow: a body of exactly one part stays one PutObject.
+          if (pending === STREAM_PART_BYTES) await flush(part ? [part] : chunks);
+          const n = Math.min(STREAM_PART_BYTES - pending, chunk.length - off);
+          if (part) chunk.copy(part, pending, off, off + n);
+          else chunks.push(n === chunk.length ? chunk : chunk.subarray(off, off + n));
+          pending += n;
+          off += n;
+        }
+      }
+      const rest = part ? [part.subarray(0, pending)] : chunks;
+      let etag: string;
+      if (uploadId === undefined) etag = await lean.put(Key, rest, meta.contentType);
+      else {
+        etags.push(await lean.uploadPart(Key, uploadId, etags.length + 1, rest));
+        etag = await lean.completeMultipart(Key, uploadId, etags);
+      }
+      return { key, size, etag, lastModified: new Date(), contentType: meta.contentType };
+    } catch (err) {
+      if (uploadId !== undefined) await lean.abortMultipart(Key, uploadId).catch(() => undefined);
+      throw err;
+    }
   }
 
   async get(key: string): Promise<{ info: ObjectInfo; body: Readable } | undefined> {

@@ -6,7 +6,7 @@ import { PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inject } from 'vitest';
 import { createObjectStore, TooLargeError, type ObjectStore } from '../../storage/objects/index.js';
-import { LEAN_PUT_MAX_BYTES, S3ObjectStore } from '../../storage/objects/s3.js';
+import { S3ObjectStore, STREAM_PART_BYTES } from '../../storage/objects/s3.js';
 import { LeanS3, objectTarget } from '../../storage/objects/s3-lean.js';
 import { createBucket, rid, S3_CREDENTIALS } from '../helpers/backends.js';
 import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
@@ -68,15 +68,34 @@ describe.each(drivers)('object store contract: %s', (driver) => {
     await store.delete(key); // deleting twice is fine
   });
 
-  it('streams a body larger than one multipart part', async () => {
-    const key = `big/${rid()}.bin`;
-    const size = 6 * 1024 * 1024 + 123;
-    const body = Readable.from((function* () {
-      for (let sent = 0; sent < size; sent += 64 * 1024) yield Buffer.alloc(Math.min(64 * 1024, size - sent), sent % 251);
-    })());
-    const info = await store.put(key, body, { contentType: 'application/octet-stream' });
-    expect(info.size).toBe(size);
-    expect((await store.head(key))?.size).toBe(size);
+  /** `size` bytes in 64 KiB chunks, each chunk's bytes from its offset, so a misplaced chunk shows. */
+  const patterned = (size: number, failAt?: number) =>
+    Readable.from(
+      (function* () {
+        for (let sent = 0; sent < size; sent += 64 * 1024) {
+          if (failAt !== undefined && sent >= failAt) throw new Error('client aborted');
+          const c = Buffer.alloc(Math.min(64 * 1024, size - sent));
+          for (let i = 0; i < c.length; i++) c[i] = (sent + i) % 251;
+          yield c;
+        }
+      })(),
+    );
+
+  it('streams bodies across part boundaries byte for byte (one part, exactly one part, three parts)', async () => {
+    for (const size of [STREAM_PART_BYTES - 1, STREAM_PART_BYTES, 2 * STREAM_PART_BYTES + 70_000 + 123]) {
+      const key = `big/${rid()}.bin`;
+      const info = await store.put(key, patterned(size), { contentType: 'application/octet-stream' });
+      expect(info.size).toBe(size);
+      expect((await store.head(key))?.size).toBe(size);
+      expect((await store.getBuffer(key))!.equals(await collect(patterned(size)))).toBe(true);
+    }
+  });
+
+  it('fails a long stream that breaks after two parts and keeps the previous object', async () => {
+    const key = `big-abort/${rid()}.bin`;
+    await store.put(key, Buffer.from('previous'), { contentType: 'application/octet-stream' });
+    await expect(store.put(key, patterned(3 * STREAM_PART_BYTES, 2 * STREAM_PART_BYTES + 100_000), { contentType: 'application/octet-stream' })).rejects.toThrow(/client aborted/);
+    expect((await store.getBuffer(key))?.toString()).toBe('previous');
   });
 
   it('refuses a body over maxBytes and keeps the previous object', async () => {
@@ -140,7 +159,7 @@ describe.each(drivers)('object store contract: %s', (driver) => {
     await store.put(key, Buffer.from('first version'), { contentType: 'application/json' });
     await store.put(key, '{"second":true}', { contentType: 'application/json' });
     expect((await store.getBuffer(key))?.toString()).toBe('{"second":true}');
-    const big = Buffer.alloc(LEAN_PUT_MAX_BYTES + 1, 3); // past the lean threshold: the SDK path
+    const big = Buffer.alloc(STREAM_PART_BYTES + 1, 3); // longer than a part: a multipart upload of one part
     await store.put(key, big, { contentType: 'application/octet-stream' });
     expect((await store.head(key))?.size).toBe(big.length);
     await store.put(key, Buffer.from('small again'), { contentType: 'text/plain' });
@@ -153,15 +172,16 @@ describe('S3 store errors (fauxqs)', () => {
     const bucket = `augur-missing-${rid()}`;
     const store = new S3ObjectStore({ bucket, endpoint: inject('s3Endpoint'), region: 'us-east-1', forcePathStyle: true, prefix: '', credentials: S3_CREDENTIALS });
     try {
-      expect(store.putPath(100)).toBe('lean');
+      expect(store.putPath).toBe('lean');
       const err = await store.put('a/b.json', Buffer.from('{}'), { contentType: 'application/json' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(S3ServiceException);
       expect((err as S3ServiceException).name).toBe('NoSuchBucket');
       expect((err as S3ServiceException).$metadata.httpStatusCode).toBe(404);
       expect((err as Error).message).toContain(bucket);
       expect((err as Error).message).toMatch(/HTTP 404 NoSuchBucket/);
-      // The SDK path (a stream) fails too, with the SDK's own error.
-      await expect(store.put('a/c.bin', Readable.from([Buffer.alloc(10)]), { contentType: 'application/octet-stream' })).rejects.toThrow();
+      // A stream, and one long enough for a multipart upload, fail the same way.
+      await expect(store.put('a/c.bin', Readable.from([Buffer.alloc(10)]), { contentType: 'application/octet-stream' })).rejects.toMatchObject({ name: 'NoSuchBucket' });
+      await expect(store.put('a/d.bin', Readable.from([Buffer.alloc(STREAM_PART_BYTES + 1)]), { contentType: 'application/octet-stream' })).rejects.toMatchObject({ name: 'NoSuchBucket' });
     } finally {
       await store.close();
     }
@@ -309,14 +329,51 @@ describe('lean S3 PUT on the wire', () => {
     expect(seen).toHaveLength(1);
   });
 
-  it('keeps large buffers and streams on the SDK', async () => {
-    expect(store.putPath(LEAN_PUT_MAX_BYTES)).toBe('lean');
-    expect(store.putPath(LEAN_PUT_MAX_BYTES + 1)).toBe('sdk');
-    const lean = vi.spyOn(LeanS3.prototype, 'put');
-    await store.put('s/1.bin', Readable.from([Buffer.alloc(100)]), { contentType: 'application/octet-stream' });
-    expect(lean).not.toHaveBeenCalled();
-    lean.mockRestore();
-    expect(seen[0]!.verdict).toBeUndefined();
+  it('sends a short stream as one signed PUT of its chunks', async () => {
+    await store.put('s/1.bin', Readable.from([Buffer.alloc(100, 1), Buffer.alloc(50, 2)]), { contentType: 'application/octet-stream' });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ method: 'PUT', url: '/wire-bucket/pre/s/1.bin', verdict: undefined });
+    expect(seen[0]!.body.equals(Buffer.concat([Buffer.alloc(100, 1), Buffer.alloc(50, 2)]))).toBe(true);
+  });
+
+  it('sends a long stream as a signed multipart upload: create, parts in order, complete', async () => {
+    const uploadId = 'up/1+2=';
+    script = [
+      (res) => res.writeHead(200).end(`<InitiateMultipartUploadResult><Bucket>wire-bucket</Bucket><Key>pre/m/1.bin</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`),
+      (res) => res.writeHead(200, { etag: '"p1"' }).end(),
+      (res) => res.writeHead(200, { etag: '"p2"' }).end(),
+      (res) => res.writeHead(200).end('<CompleteMultipartUploadResult><ETag>&quot;whole-2&quot;</ETag></CompleteMultipartUploadResult>'),
+    ];
+    const body = Buffer.alloc(STREAM_PART_BYTES + 10, 9);
+    // Part 1 is the first two chunks as they came (exactly a part); the last 10 bytes are part 2.
+    const info = await store.put('m/1.bin', Readable.from([body.subarray(0, 1000), body.subarray(1000, STREAM_PART_BYTES), body.subarray(STREAM_PART_BYTES)]), { contentType: 'image/png' });
+    expect(info).toMatchObject({ size: body.length, etag: '"whole-2"' });
+    for (const s of seen) expect(s.verdict, s.url).toBeUndefined();
+    const q = (i: number) => Object.fromEntries(new URL(seen[i]!.url, 'http://x').searchParams);
+    expect(seen.map((s) => s.method)).toEqual(['POST', 'PUT', 'PUT', 'POST']);
+    expect(q(0)).toEqual({ uploads: '' });
+    expect(seen[0]!.headers['content-type']).toBe('image/png');
+    expect(q(1)).toEqual({ partNumber: '1', uploadId });
+    expect(q(2)).toEqual({ partNumber: '2', uploadId });
+    expect(Buffer.concat([seen[1]!.body, seen[2]!.body]).equals(body)).toBe(true);
+    expect(seen[2]!.body.length).toBe(10);
+    expect(q(3)).toEqual({ uploadId });
+    expect(seen[3]!.body.toString()).toBe(
+      '<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;p1&quot;</ETag></Part><Part><PartNumber>2</PartNumber><ETag>&quot;p2&quot;</ETag></Part></CompleteMultipartUpload>',
+    );
+  });
+
+  it('aborts the multipart upload when a part fails, and when S3 fails the completion inside a 200', async () => {
+    const created = (res: http.ServerResponse) => res.writeHead(200).end('<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>');
+    const denied = (res: http.ServerResponse) => res.writeHead(403).end('<Error><Code>AccessDenied</Code><Message>no</Message></Error>');
+    script = [created, denied];
+    await expect(store.put('m/2.bin', Readable.from([Buffer.alloc(STREAM_PART_BYTES + 1)]), { contentType: 'image/png' })).rejects.toThrow(/UploadPart .* HTTP 403 AccessDenied/);
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /wire-bucket/pre/m/2.bin?uploads=', 'PUT /wire-bucket/pre/m/2.bin?partNumber=1&uploadId=u1', 'DELETE /wire-bucket/pre/m/2.bin?uploadId=u1']);
+    seen = [];
+    script = [created, (res) => res.writeHead(200, { etag: '"p1"' }).end(), (res) => res.writeHead(200, { etag: '"p2"' }).end(), (res) => res.writeHead(200).end('<Error><Code>InternalError</Code><Message>try again</Message></Error>')];
+    await expect(store.put('m/3.bin', Readable.from([Buffer.alloc(STREAM_PART_BYTES + 1)]), { contentType: 'image/png' })).rejects.toThrow(/CompleteMultipartUpload .* InternalError: try again/);
+    expect(seen.map((s) => s.method)).toEqual(['POST', 'PUT', 'PUT', 'POST', 'DELETE']);
+    for (const s of seen) expect(s.verdict, s.url).toBeUndefined();
   });
 });
 
