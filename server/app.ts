@@ -5,8 +5,9 @@ import { ApiError } from './errors.js';
 import { authenticateDsn, authenticateReader, checkCsrf } from './http/auth.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { hasBody, isJson, readJsonBody } from './http/json-body.js';
-import { requestId } from './http/request-id.js';
-import { apiHeaders } from './http/security-headers.js';
+import { requestStart } from './http/request-id.js';
+import { routeShortcut } from './http/route-shortcut.js';
+import { API_HEADERS } from './http/security-headers.js';
 import type { RouteDef } from './http/route.js';
 import './http/types.js';
 import { docsRouter } from './routes/docs.js';
@@ -16,21 +17,28 @@ export const API_PREFIX = '/api/v1';
 
 
 
+export interface AppOptions {
+  /** Dispatch DSN ingest routes before the router (route-shortcut.ts); off only to test that both answer alike. */
+  routeShortcut?: boolean;
+}
+
 /** The Express app for a context; it never listens (tests and main.ts decide that). */
-export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES): Express {
+export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES, opts: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   // JSON answers are small and uncached; screenshots set their own ETag.
   app.set('etag', false);
   app.set('trust proxy', ctx.config.trustProxy);
   app.set('query parser', 'simple');
-  app.use(requestId(ctx.logger));
   // API answers get the few security headers that matter for JSON and images; the doc pages
   // (server/routes/docs.ts) add the full set with a CSP that lets Swagger UI and ReDoc run.
-  app.use(API_PREFIX, apiHeaders);
+  app.use(requestStart(ctx.logger, { prefix: API_PREFIX, headers: API_HEADERS }));
 
   const api = Router();
-  for (const def of routes) api[def.method](def.path, ...pipeline(def, ctx));
+  const handled = routes.map((def) => ({ method: def.method, path: def.path, dsn: def.auth === 'dsn', handler: pipeline(def, ctx) }));
+  for (const r of handled) api[r.method](r.path, r.handler);
+  // DSN ingest (the SDK's hot path) is dispatched before the router; see route-shortcut.ts.
+  if (opts.routeShortcut !== false) app.use(routeShortcut(API_PREFIX, handled.filter((r) => r.dsn)));
   api.use(docsRouter(ctx));
   app.use(API_PREFIX, api);
   app.use(notFoundHandler);
@@ -43,7 +51,7 @@ export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES): Express
  * guard → body → route middleware → handler. One handler rather than a chain of middleware:
  * every router hop costs CPU on the ingest hot path.
  */
-function pipeline(def: RouteDef, ctx: AppContext): RequestHandler[] {
+function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
   const write = def.method !== 'get';
   const params = Object.entries(def.params ?? {});
   const before = def.before?.(ctx) ?? [];
@@ -80,7 +88,7 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler[] {
     for (const mw of before) await runMiddleware(mw, req, res);
     await def.handler(req, res, ctx);
   };
-  return [handler];
+  return handler;
 }
 
 const parseCookies = cookieParser();

@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, createWriteStream, fstatSync, mkdirSync, openSync, promises as fsp, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, openSync, promises as fsp, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
 import { Readable } from 'node:stream';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ByteLimit } from './limit.js';
-import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type PutMeta } from './types.js';
+import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type PutMeta, type PutResult } from './types.js';
 
 /** Marks an unfinished write; no key can contain it ('~' is outside every key pattern). */
 const TMP_MARK = '.~tmp-';
@@ -37,14 +37,14 @@ export class FsObjectStore implements ObjectStore {
     return file;
   }
 
-  async put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<ObjectInfo> {
+  async put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<PutResult> {
     const file = this.file(key);
     // Beside its target: a rename within one folder takes no cross-folder rename lock.
     const tmp = `${file}${TMP_MARK}${randomUUID()}`;
     if (typeof body === 'string' || Buffer.isBuffer(body)) {
       const buf = Buffer.from(body);
       if (meta.maxBytes !== undefined && buf.length > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
-      if (buf.length <= SYNC_WRITE_MAX) return this.putSmall(key, tmp, file, buf, meta.contentType);
+      if (buf.length <= SYNC_WRITE_MAX) return this.putSmall(key, tmp, file, buf);
       return this.putStream(key, tmp, file, Readable.from([buf]), meta);
     }
     return this.putStream(key, tmp, file, body, meta);
@@ -55,12 +55,10 @@ export class FsObjectStore implements ObjectStore {
    * synchronous calls: a few page-cache syscalls cost far less CPU than as many thread-pool
    * round trips, and hold the event loop for microseconds.
    */
-  private putSmall(key: string, tmp: string, file: string, buf: Buffer, contentType: string): ObjectInfo {
+  private putSmall(key: string, tmp: string, file: string, buf: Buffer): PutResult {
     const fd = this.openTemp(tmp);
-    let stat: Stats;
     try {
       for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
-      stat = fstatSync(fd);
       closeSync(fd);
       renameSync(tmp, file);
     } catch (err) {
@@ -72,17 +70,17 @@ export class FsObjectStore implements ObjectStore {
       rmSync(tmp, { force: true });
       throw err;
     }
-    return this.info(key, stat, contentType);
+    return { key, size: buf.length };
   }
 
-  private async putStream(key: string, tmp: string, file: string, body: Readable, meta: PutMeta): Promise<ObjectInfo> {
+  private async putStream(key: string, tmp: string, file: string, body: Readable, meta: PutMeta): Promise<PutResult> {
     const dir = path.dirname(tmp);
     if (!this.dirs.has(dir)) this.makeDir(dir);
     try {
-      await pipeline(body, new ByteLimit(meta.maxBytes), createWriteStream(tmp, { flags: 'wx' }));
-      const stat = await fsp.stat(tmp);
+      const limit = new ByteLimit(meta.maxBytes);
+      await pipeline(body, limit, createWriteStream(tmp, { flags: 'wx' }));
       await fsp.rename(tmp, file);
-      return this.info(key, stat, meta.contentType);
+      return { key, size: limit.bytes };
     } catch (err) {
       await fsp.rm(tmp, { force: true });
       throw err;

@@ -17,7 +17,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { buffer } from 'node:stream/consumers';
 import { ByteLimit } from './limit.js';
 import { LeanS3, type ListedObject } from './s3-lean.js';
-import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type PutMeta } from './types.js';
+import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type PutMeta, type PutResult } from './types.js';
 
 export interface S3StoreOptions {
   bucket: string;
@@ -120,7 +120,7 @@ export class S3ObjectStore implements ObjectStore {
     return this.prefix + key;
   }
 
-  async put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<ObjectInfo> {
+  async put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<PutResult> {
     const Key = this.key(key);
     if (typeof body === 'string' || Buffer.isBuffer(body)) {
       const buf = typeof body === 'string' ? Buffer.from(body) : body;
@@ -128,7 +128,7 @@ export class S3ObjectStore implements ObjectStore {
       if (this.lean) return this.putLean(key, Key, [buf], meta, false);
       const upload = new Upload({ client: this.client, params: { Bucket: this.opts.bucket, Key, Body: buf, ContentType: meta.contentType }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
       const out = await upload.done();
-      return { key, size: buf.length, etag: out.ETag ?? '""', lastModified: new Date(), contentType: meta.contentType };
+      return { key, size: buf.length, etag: out.ETag };
     }
     if (this.lean) return this.putLean(key, Key, body, meta, true);
     const limit = new ByteLimit(meta.maxBytes);
@@ -145,7 +145,7 @@ export class S3ObjectStore implements ObjectStore {
     const failed = new Promise<never>((_, reject) => limit.once('error', reject));
     failed.catch(() => upload.abort().catch(() => undefined));
     const out = await Promise.race([upload.done(), failed]);
-    return { key, size: limit.bytes, etag: out.ETag ?? '""', lastModified: new Date(), contentType: meta.contentType };
+    return { key, size: limit.bytes, etag: out.ETag };
   }
 
   /**
@@ -158,7 +158,7 @@ export class S3ObjectStore implements ObjectStore {
    * collections and wait for a full one (see server/http/reclaim.ts). An in-memory body is cut into
    * views of itself instead.
    */
-  private async putLean(key: string, Key: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, meta: PutMeta, copyParts: boolean): Promise<ObjectInfo> {
+  private async putLean(key: string, Key: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, meta: PutMeta, copyParts: boolean): Promise<PutResult> {
     const lean = this.lean!;
     let chunks: Buffer[] = [];
     let part: Buffer | undefined;
@@ -194,7 +194,7 @@ export class S3ObjectStore implements ObjectStore {
         etags.push(await lean.uploadPart(Key, uploadId, etags.length + 1, rest));
         etag = await lean.completeMultipart(Key, uploadId, etags);
       }
-      return { key, size, etag, lastModified: new Date(), contentType: meta.contentType };
+      return { key, size, etag };
     } catch (err) {
       if (uploadId !== undefined) await lean.abortMultipart(Key, uploadId).catch(() => undefined);
       throw err;

@@ -8,6 +8,14 @@ export interface ObjectInfo {
   contentType?: string;
 }
 
+/** What put() stored; head() gives the rest. */
+export interface PutResult {
+  key: string;
+  size: number;
+  /** S3's ETag for the new object (the file store does not stat what it just wrote). */
+  etag?: string;
+}
+
 export interface PutMeta {
   contentType: string;
   /** Refuse (TooLargeError) and store nothing when the body grows past this many bytes. */
@@ -25,7 +33,7 @@ export class TooLargeError extends Error {
 export interface ObjectStore {
   readonly kind: 'fs' | 's3';
   /** Streams body to key; resolves once durable. A failed or aborted write leaves the previous object untouched. */
-  put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<ObjectInfo>;
+  put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<PutResult>;
   /** Opens the object for reading; undefined when it does not exist. */
   get(key: string): Promise<{ info: ObjectInfo; body: Readable } | undefined>;
   /** Reads a (small) object whole; undefined when it does not exist. */

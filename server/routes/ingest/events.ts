@@ -1,5 +1,6 @@
 import { route } from '../../http/route.js';
 import { idempotencyKey, ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
+import { sendJson } from '../../http/send-json.js';
 
 /**
  * POST /runs/{run_id}/events: the request's events become one chunk of JSON lines, appended
@@ -25,7 +26,7 @@ export const eventRoutes = [
       const r = await ingestRunWrite(ctx, req, target, step === undefined ? 'events' : `events:${step}`, () =>
         ctx.appends.append(key, Buffer.from(text), null, 'application/x-ndjson', idem),
       );
-      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key), appended: body.events.length, ...(r.repeat ? { repeat: true } : {}) });
+      sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, key), appended: body.events.length, ...(r.repeat ? { repeat: true } : {}) });
     },
   }),
 ];

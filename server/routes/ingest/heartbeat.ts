@@ -1,5 +1,6 @@
 import { route } from '../../http/route.js';
 import { dsnCaller, present, stampHeartbeat } from '../../services/ingest.js';
+import { sendJson } from '../../http/send-json.js';
 
 interface HeartbeatBody {
   client_id: string;
@@ -35,7 +36,7 @@ export const heartbeatRoutes = [
         // Only a run that exists gets its last heartbeat: naming a run does not create it.
         ctx.runIndex.touch({ tenant_id: auth.tenant.id, run_id: b.run_id, seen_at: now, heartbeat_at: now, create: false });
       }
-      res.json({ ok: true, client_id: clientId ?? b.client_id, ...(present(b.run_id) ? { run_id: b.run_id } : {}) });
+      sendJson(res, { ok: true, client_id: clientId ?? b.client_id, ...(present(b.run_id) ? { run_id: b.run_id } : {}) });
     },
   }),
 ];

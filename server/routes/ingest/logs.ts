@@ -1,5 +1,6 @@
 import { route } from '../../http/route.js';
 import { idempotencyKey, ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
+import { sendJson } from '../../http/send-json.js';
 
 /** A log file never grows past 1 MiB; the append that crosses the bound is cut at a UTF-8 boundary. */
 export const MAX_LOG_BYTES = 1_048_576;
@@ -23,7 +24,7 @@ export const logRoutes = [
       const r = await ingestRunWrite(ctx, req, target, 'log', () =>
         ctx.appends.append(key, Buffer.from(body.text, 'utf8'), MAX_LOG_BYTES, 'text/plain; charset=utf-8', idem),
       );
-      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key), bytes_written: r.stored, truncated: r.truncated, ...(r.repeat ? { repeat: true } : {}) });
+      sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, key), bytes_written: r.stored, truncated: r.truncated, ...(r.repeat ? { repeat: true } : {}) });
     },
   }),
 ];

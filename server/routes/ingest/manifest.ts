@@ -1,6 +1,7 @@
 import type { ManifestFields } from '../../../storage/metadata/index.js';
 import { route } from '../../http/route.js';
 import { ingestRunWrite, present, relative, runTarget, verbatimJson } from '../../services/ingest.js';
+import { sendJson } from '../../http/send-json.js';
 
 interface ManifestBody {
   run_id: string;
@@ -38,7 +39,7 @@ export const manifestRoutes = [
         ]);
         return first;
       });
-      res.status(created ? 201 : 200).json({ ok: true, run_id: runId, created, file: relative(keys, keys.manifest) });
+      sendJson(res, { ok: true, run_id: runId, created, file: relative(keys, keys.manifest) }, created ? 201 : 200);
     },
   }),
 ];

@@ -1,6 +1,7 @@
 import { ApiError } from '../../errors.js';
 import { route } from '../../http/route.js';
 import { dsnCaller, ingestRunWrite, relative, runTarget, verbatimJson } from '../../services/ingest.js';
+import { sendJson } from '../../http/send-json.js';
 
 /** POST /runs/{run_id}/modelio/{relpath}: one model call's record, stored verbatim; refused while the tenant has modelio capture off. */
 export const modelioRoutes = [
@@ -27,7 +28,7 @@ export const modelioRoutes = [
       await ingestRunWrite(ctx, req, target, 'modelio', () =>
         ctx.stores.objects.put(key, verbatimJson(req), { contentType: 'application/json' }),
       );
-      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key) });
+      sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, key) });
     },
   }),
 ];

@@ -4,6 +4,7 @@ import { pngUpload, requireMultipart } from '../../http/upload.js';
 import { route } from '../../http/route.js';
 import type { ScreenshotKind } from '../../services/bundle.js';
 import { fallbackClientId, relative, runTarget, stampHeartbeat } from '../../services/ingest.js';
+import { sendJson } from '../../http/send-json.js';
 
 const stepOf = (req: Request): number => Number(req.params.step_index);
 const kindOf = (req: Request): ScreenshotKind => req.params.kind as ScreenshotKind;
@@ -59,7 +60,7 @@ export const screenshotRoutes = [
       const step = stepOf(req);
       ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now() });
       const key = target.keys.screenshot(step, kindOf(req));
-      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key), bytes: file.size });
+      sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, key), bytes: file.size });
     },
   }),
 ];

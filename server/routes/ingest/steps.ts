@@ -2,6 +2,7 @@ import { ApiError } from '../../errors.js';
 import { route } from '../../http/route.js';
 import { ingestRunWrite, present, relative, runTarget, verbatimJson } from '../../services/ingest.js';
 import { runIdMismatch } from './trace.js';
+import { sendJson } from '../../http/send-json.js';
 
 /** PUT /runs/{run_id}/steps/{step_index}: one StepTrace, stored verbatim at steps/NNNN.json. */
 export const stepRoutes = [
@@ -31,7 +32,7 @@ export const stepRoutes = [
         () => ctx.stores.objects.put(key, verbatimJson(req), { contentType: 'application/json' }),
         { step_count: index + 1 },
       );
-      res.json({ ok: true, run_id: target.runId, file: relative(target.keys, key) });
+      sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, key) });
     },
   }),
 ];

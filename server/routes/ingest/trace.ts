@@ -1,6 +1,7 @@
 import { ApiError } from '../../errors.js';
 import { route } from '../../http/route.js';
 import { ingestRunWrite, present, relative, runTarget, verbatimJson } from '../../services/ingest.js';
+import { sendJson } from '../../http/send-json.js';
 
 interface TraceBody {
   run_id?: string | null;
@@ -41,7 +42,7 @@ export const traceRoutes = [
         () => ctx.stores.objects.put(keys.trace, verbatimJson(req), { contentType: 'application/json' }),
         { ...(stepCount > 0 ? { step_count: stepCount } : {}), ...(present(status) ? { status } : {}) },
       );
-      res.json({ ok: true, run_id: target.runId, file: relative(keys, keys.trace) });
+      sendJson(res, { ok: true, run_id: target.runId, file: relative(keys, keys.trace) });
     },
   }),
 ];
