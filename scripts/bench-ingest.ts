@@ -17,12 +17,15 @@
  *      Redis round trips per request (INFO commandstats deltas: EVALSHA/EVAL plus any top-level
  *      command; commands run inside our Lua scripts are not round trips);
  *   5. on the filesystem store (embedded backends), server CPU time (utime+stime from /proc) per step
- *      PUT vs. a minimal Express 5 handler (express.json, answer 201) fed the same requests.
- * Environment: AUGUR_BENCH_PG_URL (postgres admin URL, default postgres://postgres@127.0.0.1:5432/test),
- * AUGUR_BENCH_REDIS_URL (use this Redis instead of a private redis-server), AUGUR_BENCH_SECONDS (per phase, default 6),
- * AUGUR_BENCH_ONLY (comma-separated subset of rss,step,shot,cpu), AUGUR_BENCH_FS_DIR (where the file store of part 5
- * lives; default the system temp folder), AUGUR_BENCH_NODE_ARGS (node flags for the servers, e.g.
- * --cpu-prof to profile them).
+ *      PUT vs. a minimal Express 5 handler (express.json, answer 201) fed the same requests, each PUT a
+ *      new step; the servers take turns (medians of 5), pinned to one core with the load generator on
+ *      the other. A third server, the minimal handler plus an atomic file write of the body, shows
+ *      what storing a step costs at all. Run once with the store on the temp folder's disk and once
+ *      on /dev/shm (memory), where that exists.
+ * Environment: AUGUR_TEST_PG_URL (postgres admin URL, default postgres://postgres@127.0.0.1:5432/test),
+ * AUGUR_TEST_REDIS_URL (use this Redis instead of a private redis-server), AUGUR_BENCH_SECONDS (per phase, default 6),
+ * AUGUR_BENCH_ONLY (comma-separated subset of rss,step,shot,cpu), AUGUR_BENCH_FS_DIR (the one place for the file
+ * store of part 5), AUGUR_BENCH_NODE_ARGS (node flags for the servers, e.g. --cpu-prof to profile them).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -521,7 +524,7 @@ async function main(): Promise<void> {
   const lines = [
     `augur ingest benchmark: concurrency ${CONCURRENCY}, ${SECONDS} s per throughput phase, ${os.cpus().length} CPUs, node ${process.version}`,
     `  backends: fauxqs ${s3Endpoint} (own process), postgres db ${dbName}, redis ${privateRedis ? 'private redis-server' : redisUrl}`,
-    '  server S3 path: lean SigV4 PUT (storage/objects/s3-lean.ts) for in-memory bodies <= 1 MiB; lib-storage Upload on its S3Client for streams',
+    '  server S3 path: lean SigV4 requests (storage/objects/s3-lean.ts): one PutObject up to 6 MiB, multipart uploads in 6 MiB parts beyond',
     '  direct baseline: S3Client(s3ClientConfig(...)) in this process, the same settings as the server\'s client (checksums WHEN_REQUIRED,',
     '                   3 attempts, keep-alive NodeHttpHandler); PutObjectCommand for steps, lib-storage Upload (5 MiB parts, queue 2) for screenshots',
     ...rows,

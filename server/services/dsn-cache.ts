@@ -54,7 +54,10 @@ export class DsnCache {
   /** The key's DSN and tenant, or undefined when the key is unknown or revoked. */
   async resolve(apiKey: string): Promise<ResolvedDsn | undefined> {
     // Keyed by the key itself so a warm call costs no hashing; it lives only in this process's memory.
-    const hit = await this.cache.fetch(apiKey);
+    // A live entry is read with get() (no promise, no fetch bookkeeping); anything else goes through
+    // fetch(), which also keeps an expired entry's answer while the database fails.
+    const live = this.cache.get(apiKey, { noDeleteOnStaleGet: true });
+    const hit = live !== undefined ? live : await this.cache.fetch(apiKey);
     if (!hit) return undefined;
     this.lastUsed.mark(hit.dsn.id, this.now());
     return hit;

@@ -5,7 +5,7 @@ import { routeShortcut } from '../../server/http/route-shortcut.js';
 /** Which route (if any) the shortcut dispatches a request to, with its params or the error it passes on. */
 async function dispatch(method: string, url: string): Promise<{ route?: string; params?: Record<string, string>; next?: unknown }> {
   return new Promise((resolve) => {
-    const handler = (name: string): RequestHandler => (req) => resolve({ route: name, params: { ...req.params } });
+    const handler = (name: string): RequestHandler => (req) => resolve({ route: name, params: { ...(req.params as Record<string, string>) } });
     const mw = routeShortcut('/api/v1', [
       { method: 'put', path: '/runs/:run_id/steps/:step_index', handler: handler('step') },
       { method: 'post', path: '/runs', handler: handler('manifest') },
