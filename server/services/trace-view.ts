@@ -1,4 +1,5 @@
 import { buffer } from 'node:stream/consumers';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../logger.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/objects/index.js';
 import { BundleKeys, parseNnnn } from './bundle.js';
@@ -17,11 +18,18 @@ import { mapLimit } from './map-limit.js';
  * LIST per 1000 keys) and GETs the snapshot in parallel, then fetches only the objects whose ETag
  * is new or changed. The snapshot is derived data, validated on every read and rewritten best
  * effort, so replicas writing it concurrently are harmless.
+ *
+ * Each replica also keeps the snapshots it built in memory (an LRU bounded by size) and, when it
+ * has one for the run, uses it instead of GETting and parsing the stored one: it is validated
+ * against the same HEAD and listing, so it is exactly as trustworthy, and a long run's read then
+ * moves no more than the listing.
  */
 
 export const SNAPSHOT_NAME = 'trace-merged.json';
 const SNAPSHOT_VERSION = 1;
 const FETCH_CONCURRENCY = 32;
+/** Default bound of the in-memory snapshots, in bytes of step documents held. */
+export const TRACE_MEMO_BYTES = 64 * 1024 * 1024;
 
 interface SourceDoc {
   etag: string;
@@ -50,6 +58,8 @@ interface Snapshot {
 export interface MergedStep {
   index: number;
   raw: string;
+  /** raw as UTF-8, encoded once per document and kept with its snapshot entry. */
+  bytes: Buffer;
   source: 'trace' | 'step';
   receivedAt: number;
 }
@@ -84,11 +94,25 @@ function parseSnapshot(buf: Buffer | undefined): Snapshot {
   }
 }
 
+/** Roughly what a snapshot holds in memory: its documents' text plus a little per entry. */
+function snapshotSize(s: Snapshot): number {
+  let n = 64;
+  for (const st of Object.values(s.steps)) n += st.raw.length + st.etag.length + 48;
+  if (s.trace) for (const raw of Object.values(s.trace.steps)) n += raw.length + 16;
+  return n;
+}
+
 export class TraceView {
+  private readonly memo?: LRUCache<string, Snapshot>;
+
   constructor(
     private readonly objects: ObjectStore,
     private readonly logger: Logger,
-  ) {}
+    /** Bytes of snapshots kept in memory; 0 reads the stored snapshot every time. */
+    memoBytes = TRACE_MEMO_BYTES,
+  ) {
+    if (memoBytes > 0) this.memo = new LRUCache<string, Snapshot>({ maxSize: memoBytes, sizeCalculation: snapshotSize });
+  }
 
   /** The merged trace, or undefined when the run has no trace PUT and no step PUT. */
   async load(keys: BundleKeys): Promise<MergedTrace | undefined> {
@@ -102,13 +126,14 @@ export class TraceView {
       }
       return out;
     };
+    const memo = this.memo?.get(snapshotKey);
     const [traceHead, listed, snapBuf] = await Promise.all([
       this.objects.head(keys.trace),
       listing(),
-      this.objects.getBuffer(snapshotKey).catch(() => undefined),
+      memo ? undefined : this.objects.getBuffer(snapshotKey).catch(() => undefined),
     ]);
-    const snap = parseSnapshot(snapBuf);
-    let changed = snapBuf === undefined;
+    const snap = memo ?? parseSnapshot(snapBuf);
+    let changed = !memo && snapBuf === undefined;
 
     // The trace PUT: reuse the snapshot's copy while its ETag holds.
     let trace: TraceSource | null = null;
@@ -143,9 +168,13 @@ export class TraceView {
       for (const f of fetched) if (f) steps[f[0]] = f[1];
     }
 
-    if (!trace && !Object.keys(steps).length) return undefined;
+    if (!trace && !Object.keys(steps).length) {
+      this.memo?.delete(snapshotKey);
+      return undefined;
+    }
+    const next: Snapshot = { v: SNAPSHOT_VERSION, trace, steps };
+    this.memo?.set(snapshotKey, next);
     if (changed) {
-      const next: Snapshot = { v: SNAPSHOT_VERSION, trace, steps };
       this.objects.put(snapshotKey, JSON.stringify(next), { contentType: 'application/json' }).catch((err: unknown) => {
         this.logger.debug({ err, key: snapshotKey }, 'could not rewrite the trace snapshot (derived data; next read retries)');
       });
@@ -167,17 +196,31 @@ export class TraceView {
   }
 }
 
+/**
+ * A document's UTF-8 bytes, cached on its snapshot entry as a non-enumerable property (so the
+ * stored snapshot never holds it): a long run's trace.json is then one copy of bytes already
+ * encoded, where encoding the whole text per read costs milliseconds.
+ */
+const BYTES = Symbol('bytes');
+function cachedBytes(holder: object, key: string | number, raw: string): Buffer {
+  const h = holder as { [BYTES]?: Map<string | number, Buffer> };
+  if (!h[BYTES]) Object.defineProperty(h, BYTES, { value: new Map(), enumerable: false });
+  let b = h[BYTES]!.get(key);
+  if (!b) h[BYTES]!.set(key, (b = Buffer.from(raw)));
+  return b;
+}
+
 function merge(trace: TraceSource | null, steps: Record<string, StepSource>): MergedTrace {
   const byIndex = new Map<number, MergedStep>();
   let last = trace?.lm ?? 0;
   if (trace) {
-    for (const [k, raw] of Object.entries(trace.steps)) byIndex.set(Number(k), { index: Number(k), raw, source: 'trace', receivedAt: trace.lm });
+    for (const [k, raw] of Object.entries(trace.steps)) byIndex.set(Number(k), { index: Number(k), raw, bytes: cachedBytes(trace, k, raw), source: 'trace', receivedAt: trace.lm });
   }
   for (const [k, s] of Object.entries(steps)) {
     const index = Number(k);
     const prev = byIndex.get(index);
     // A tie goes to the single-step PUT (see above).
-    if (!prev || s.lm >= prev.receivedAt) byIndex.set(index, { index, raw: s.raw, source: 'step', receivedAt: s.lm });
+    if (!prev || s.lm >= prev.receivedAt) byIndex.set(index, { index, raw: s.raw, bytes: cachedBytes(s, 0, s.raw), source: 'step', receivedAt: s.lm });
     if (s.lm > last) last = s.lm;
   }
   return {
@@ -188,13 +231,21 @@ function merge(trace: TraceSource | null, steps: Record<string, StepSource>): Me
   };
 }
 
-/** trace.json's body: built from the stored step strings, so a long run costs no re-serialisation of its steps. */
-export function renderTrace(runId: string, t: MergedTrace): string {
+const COMMA = Buffer.from(',');
+const END = Buffer.from(']}');
+
+/** trace.json's body: built from the steps' stored bytes, so a long run costs no re-serialisation or re-encoding of its steps. */
+export function renderTrace(runId: string, t: MergedTrace): Buffer {
   const head: Record<string, unknown> = { ...t.head };
   if (head.run_id === undefined || head.run_id === null) head.run_id = runId;
   // A live run that never PUT a trace: the session is running as far as anyone can tell.
   if (!t.hasTrace) head.session = { status: 'running' };
   const top = JSON.stringify(head);
-  const steps = `"steps":[${t.steps.map((s) => s.raw).join(',')}]`;
-  return top === '{}' ? `{${steps}}` : `${top.slice(0, -1)},${steps}}`;
+  const parts: Buffer[] = [Buffer.from(top === '{}' ? '{"steps":[' : `${top.slice(0, -1)},"steps":[`)];
+  t.steps.forEach((s, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(s.bytes);
+  });
+  parts.push(END);
+  return Buffer.concat(parts);
 }

@@ -265,13 +265,18 @@ function sha256Hex(chunks: readonly Buffer[]): string {
 }
 
 const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** One compiled pattern per tag name: a listing reads four tags from each of up to 1000 entries. */
+const TAG_RES = new Map<string, RegExp>();
 const xmlTag = (xml: string, name: string) => {
-  const m = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml);
+  let re = TAG_RES.get(name);
+  if (!re) TAG_RES.set(name, (re = new RegExp(`<${name}>([^<]*)</${name}>`)));
+  const m = re.exec(xml);
   return m ? xmlText(m[1]!) : undefined;
 };
 
 const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 function xmlText(s: string): string {
+  if (!s.includes('&')) return s;
   return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (_, e: string) =>
     e.startsWith('#x') ? String.fromCodePoint(parseInt(e.slice(2), 16)) : e.startsWith('#') ? String.fromCodePoint(Number(e.slice(1))) : XML_ENTITIES[e]!,
   );
