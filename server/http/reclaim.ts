@@ -16,6 +16,9 @@ export const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
 type Gc = (options: { type: 'minor' | 'major'; execution: 'sync' | 'async' }) => void;
 
 function exposeGc(): Gc | undefined {
+  // Started with --expose-gc: use it, and leave the flag as it was.
+  const own = (globalThis as { gc?: unknown }).gc;
+  if (typeof own === 'function') return own as Gc;
   try {
     v8.setFlagsFromString('--expose-gc');
     return vm.runInNewContext('gc') as Gc;

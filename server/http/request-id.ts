@@ -4,6 +4,15 @@ import type { Logger } from '../logger.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
+/** The path of an absolute-form request target (`GET http://host/path`), or '' when it has none. */
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return '';
+  }
+}
+
 export interface RequestStartOptions {
   /** Paths under this prefix (the API) get `headers` on every answer. */
   prefix: string;
@@ -23,8 +32,9 @@ export function requestStart(logger: Logger, api: RequestStartOptions): RequestH
     req.id = incoming && INCOMING_ID.test(incoming) ? incoming : randomUUID();
     req.startedAt = process.hrtime.bigint();
     res.setHeader('X-Request-Id', req.id);
-    // Matched as Express routes (case-insensitively, at a path segment boundary).
-    const url = req.url;
+    // Matched as Express routes (case-insensitively, at a path segment boundary, on the path of
+    // an absolute-form target too).
+    const url = req.url[0] === '/' ? req.url : pathOf(req.url);
     const after = url[prefix.length];
     if ((after === undefined || after === '/' || after === '?') && url.slice(0, prefix.length).toLowerCase() === prefix) {
       for (const [name, value] of headers) res.setHeader(name, value);

@@ -36,6 +36,8 @@ export function routeShortcut(prefix: string, routes: ShortcutRoute[]): RequestH
   }));
   return (req, res, next) => {
     const url = req.url;
+    // A raw '#' (which parseurl cuts at) and absolute-form targets are left to the router.
+    if (url.includes('#')) return next();
     if (url.length <= prefix.length || url[prefix.length] !== '/' || url.slice(0, prefix.length).toLowerCase() !== lowerPrefix) return next();
     const q = url.indexOf('?');
     const path = url.slice(prefix.length, q < 0 ? undefined : q);
@@ -44,8 +46,9 @@ export function routeShortcut(prefix: string, routes: ShortcutRoute[]): RequestH
       const m = r.match(path);
       if (!m) continue;
       req.params = m.params;
-      // Express 5 semantics: a rejected handler goes to the error handler.
-      Promise.resolve(r.handler(req, res, next)).catch(next);
+      // Express 5 semantics: a rejected handler goes to the error handler (never next() alone,
+      // which would let the router run the route a second time).
+      Promise.resolve(r.handler(req, res, next)).catch((err: unknown) => next(err ?? new Error('Rejected promise')));
       return;
     }
     next();

@@ -83,22 +83,34 @@ async function readJson(objects: ObjectStore, key: string): Promise<{ info: Obje
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const isSource = (v: unknown): v is SourceDoc => isObject(v) && typeof v.etag === 'string' && typeof v.lm === 'number';
+
+/** The stored snapshot, keeping only well-formed entries (anything else is fetched again). */
 function parseSnapshot(buf: Buffer | undefined): Snapshot {
   const empty: Snapshot = { v: SNAPSHOT_VERSION, trace: null, steps: {} };
   if (!buf) return empty;
+  let s: unknown;
   try {
-    const s = JSON.parse(buf.toString('utf8')) as Snapshot;
-    return isObject(s) && s.v === SNAPSHOT_VERSION && isObject(s.steps) ? s : empty;
+    s = JSON.parse(buf.toString('utf8'));
   } catch {
     return empty;
   }
+  if (!isObject(s) || s.v !== SNAPSHOT_VERSION || !isObject(s.steps)) return empty;
+  const steps: Record<string, StepSource> = {};
+  for (const [k, st] of Object.entries(s.steps)) if (isSource(st) && typeof (st as StepSource).raw === 'string') steps[k] = st as StepSource;
+  const t = s.trace;
+  const trace =
+    isSource(t) && isObject((t as TraceSource).head) && isObject((t as TraceSource).steps) && Object.values((t as TraceSource).steps).every((x) => typeof x === 'string')
+      ? (t as TraceSource)
+      : null;
+  return { v: SNAPSHOT_VERSION, trace, steps };
 }
 
-/** Roughly what a snapshot holds in memory: its documents' text plus a little per entry. */
+/** Roughly what a snapshot holds in memory: each document's text and its UTF-8 bytes, plus a little per entry. */
 function snapshotSize(s: Snapshot): number {
-  let n = 64;
-  for (const st of Object.values(s.steps)) n += st.raw.length + st.etag.length + 48;
-  if (s.trace) for (const raw of Object.values(s.trace.steps)) n += raw.length + 16;
+  let n = 256;
+  for (const st of Object.values(s.steps)) n += 2 * st.raw.length + st.etag.length + 64;
+  if (s.trace) for (const raw of Object.values(s.trace.steps)) n += 2 * raw.length + 32;
   return n;
 }
 
@@ -138,9 +150,9 @@ export class TraceView {
     // The trace PUT: reuse the snapshot's copy while its ETag holds.
     let trace: TraceSource | null = null;
     if (traceHead) {
-      if (snap.trace && snap.trace.etag === traceHead.etag) trace = snap.trace;
+      if (snap.trace && snap.trace.etag === traceHead.etag && snap.trace.lm === traceHead.lastModified.getTime()) trace = snap.trace;
       else {
-        trace = await this.fetchTrace(keys);
+        trace = await this.fetchTrace(keys, traceHead);
         changed = true;
       }
     } else if (snap.trace) changed = true;
@@ -150,7 +162,9 @@ export class TraceView {
     const stale: Array<[number, ObjectInfo]> = [];
     for (const [index, info] of listed) {
       const known = snap.steps[index];
-      if (known && known.etag === info.etag) steps[index] = known;
+      // ETag and LastModified both: S3 keeps the ETag (an MD5) when the same bytes are PUT again,
+      // but the new LastModified can change which version of the step wins.
+      if (known && known.etag === info.etag && known.lm === info.lastModified.getTime()) steps[index] = known;
       else stale.push([index, info]);
     }
     // A step the snapshot knows but the listing no longer holds: rewrite without it.
@@ -163,7 +177,9 @@ export class TraceView {
           return undefined;
         });
         if (!got || !isObject(got.doc)) return undefined;
-        return [index, { etag: got.info.etag, lm: got.info.lastModified.getTime(), raw: JSON.stringify(got.doc) }] as const;
+        // The listing's ETag and LastModified, which the next read compares against. A step replaced
+        // between the listing and this GET is fetched again then (its ETag no longer matches).
+        return [index, { etag: info.etag, lm: info.lastModified.getTime(), raw: JSON.stringify(got.doc) }] as const;
       });
       for (const f of fetched) if (f) steps[f[0]] = f[1];
     }
@@ -176,23 +192,26 @@ export class TraceView {
     this.memo?.set(snapshotKey, next);
     if (changed) {
       this.objects.put(snapshotKey, JSON.stringify(next), { contentType: 'application/json' }).catch((err: unknown) => {
+        // Forget the in-memory copy too, so that the next read finds the change and writes again.
+        if (this.memo?.get(snapshotKey) === next) this.memo.delete(snapshotKey);
         this.logger.debug({ err, key: snapshotKey }, 'could not rewrite the trace snapshot (derived data; next read retries)');
       });
     }
     return merge(trace, steps);
   }
 
-  private async fetchTrace(keys: BundleKeys): Promise<TraceSource | null> {
+  /** The trace PUT, recorded under the HEAD's ETag and LastModified (what the next read compares). */
+  private async fetchTrace(keys: BundleKeys, head: ObjectInfo): Promise<TraceSource | null> {
     const got = await readJson(this.objects, keys.trace);
     if (!got || !isObject(got.doc)) return null;
-    const { steps: list, ...head } = got.doc;
+    const { steps: list, ...top } = got.doc;
     const steps: Record<string, string> = {};
     if (Array.isArray(list)) {
       for (const s of list) {
         if (isObject(s) && Number.isInteger(s.step_index) && (s.step_index as number) >= 0) steps[s.step_index as number] = JSON.stringify(s);
       }
     }
-    return { etag: got.info.etag, lm: got.info.lastModified.getTime(), head, steps };
+    return { etag: head.etag, lm: head.lastModified.getTime(), head: top, steps };
   }
 }
 

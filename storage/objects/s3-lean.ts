@@ -143,11 +143,19 @@ export class LeanS3 {
   /** Completes the upload from its parts' ETags, in order; resolves with the object's ETag. */
   async completeMultipart(key: string, uploadId: string, etags: readonly string[]): Promise<string> {
     const xml = `<CompleteMultipartUpload>${etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${xmlEscape(e)}</ETag></Part>`).join('')}</CompleteMultipartUpload>`;
-    const answer = await this.request('CompleteMultipartUpload', 'POST', key, { uploadId }, Buffer.from(xml), { 'content-type': 'application/xml' });
-    // S3 may answer 200 and still fail: the error then is in the body.
-    const text = answer.body.toString('utf8');
-    if (/<Error>/.test(text)) throw s3Error('CompleteMultipartUpload', `s3://${this.o.bucket}/${key}`, { ...answer, status: 500 });
-    return xmlTag(text, 'ETag') ?? answer.etag ?? '""';
+    for (let attempt = 1; ; attempt++) {
+      const answer = await this.request('CompleteMultipartUpload', 'POST', key, { uploadId }, Buffer.from(xml), { 'content-type': 'application/xml' });
+      // S3 may answer 200 and still fail: the error then is in the body, and the SDK retries the
+      // transient ones, as here.
+      const text = answer.body.toString('utf8');
+      if (!/<Error>/.test(text)) return xmlTag(text, 'ETag') ?? answer.etag ?? '""';
+      const code = xmlTag(text, 'Code');
+      if (attempt < this.attempts && (code === 'InternalError' || code === 'SlowDown')) {
+        await backoff(attempt);
+        continue;
+      }
+      throw s3Error('CompleteMultipartUpload', `s3://${this.o.bucket}/${key}`, { ...answer, status: 500 });
+    }
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {

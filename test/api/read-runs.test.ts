@@ -227,6 +227,18 @@ describe.each(PROFILES)('run reads on %s backends', (profile) => {
       while ((await objects.head(keys.step(2)))!.lastModified.getTime() < traceAt && Date.now() < deadline + 5_000);
       t = await readJson<Trace>('/runs/run_merge/trace.json');
       expect(t.steps.map((x) => `${x.step_index}:${x.v}`)).toEqual(['0:final', '1:final', '2:late', '3:final']);
+
+      // The trace again, then step 2 again with the very same bytes: on S3 its ETag does not change,
+      // only its LastModified, and that alone must make it win again.
+      const lateAt = (await objects.head(keys.step(2)))!.lastModified.getTime();
+      do await objects.put(keys.trace, JSON.stringify(final), json);
+      while ((await objects.head(keys.trace))!.lastModified.getTime() <= lateAt && Date.now() < deadline + 10_000);
+      expect((await readJson<Trace>('/runs/run_merge/trace.json')).steps[2]!.v).toBe('final');
+      const againAt = (await objects.head(keys.trace))!.lastModified.getTime();
+      do await objects.put(keys.step(2), JSON.stringify({ step_index: 2, v: 'late' }), json);
+      while ((await objects.head(keys.step(2)))!.lastModified.getTime() < againAt && Date.now() < deadline + 15_000);
+      t = await readJson<Trace>('/runs/run_merge/trace.json');
+      expect(t.steps.map((x) => `${x.step_index}:${x.v}`)).toEqual(['0:final', '1:final', '2:late', '3:final']);
     });
 
     it('stays correct whatever the snapshot holds (missing, corrupt, stale), and drops deleted steps', async () => {
@@ -247,6 +259,9 @@ describe.each(PROFILES)('run reads on %s backends', (profile) => {
       expect(await ids()).toEqual(['0:a', '1:a', '2:a']);
       await objects.put(keys.step(1), JSON.stringify({ step_index: 1, v: 'b' }), json);
       await objects.delete(keys.step(2));
+      expect(await ids()).toEqual(['0:a', '1:b']);
+      // Entries of the right version but the wrong shape: dropped and fetched again, never a 500.
+      await objects.put(keys.derived(SNAPSHOT_NAME), JSON.stringify({ v: 1, trace: { etag: 1 }, steps: { 0: { etag: 'x', lm: 0 }, 1: null } }), json);
       expect(await ids()).toEqual(['0:a', '1:b']);
       // Another tenant's snapshot format or a foreign version: ignored.
       await objects.put(keys.derived(SNAPSHOT_NAME), JSON.stringify({ v: 99, steps: { 0: { etag: 'x', lm: 0, raw: '{"step_index":0,"v":"forged"}' } } }), json);

@@ -370,9 +370,16 @@ describe('lean S3 PUT on the wire', () => {
     await expect(store.put('m/2.bin', Readable.from([Buffer.alloc(STREAM_PART_BYTES + 1)]), { contentType: 'image/png' })).rejects.toThrow(/UploadPart .* HTTP 403 AccessDenied/);
     expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /wire-bucket/pre/m/2.bin?uploads=', 'PUT /wire-bucket/pre/m/2.bin?partNumber=1&uploadId=u1', 'DELETE /wire-bucket/pre/m/2.bin?uploadId=u1']);
     seen = [];
-    script = [created, (res) => res.writeHead(200, { etag: '"p1"' }).end(), (res) => res.writeHead(200, { etag: '"p2"' }).end(), (res) => res.writeHead(200).end('<Error><Code>InternalError</Code><Message>try again</Message></Error>')];
+    const inBody = (res: http.ServerResponse) => res.writeHead(200).end('<Error><Code>InternalError</Code><Message>try again</Message></Error>');
+    const part = (res: http.ServerResponse) => res.writeHead(200, { etag: '"p"' }).end();
+    script = [created, part, part, inBody, inBody, inBody];
     await expect(store.put('m/3.bin', Readable.from([Buffer.alloc(STREAM_PART_BYTES + 1)]), { contentType: 'image/png' })).rejects.toThrow(/CompleteMultipartUpload .* InternalError: try again/);
-    expect(seen.map((s) => s.method)).toEqual(['POST', 'PUT', 'PUT', 'POST', 'DELETE']);
+    expect(seen.map((s) => s.method)).toEqual(['POST', 'PUT', 'PUT', 'POST', 'POST', 'POST', 'DELETE']);
+    // A transient error inside a 200 is retried like a 500: the second completion stands.
+    seen = [];
+    script = [created, part, part, inBody, (res) => res.writeHead(200).end('<CompleteMultipartUploadResult><ETag>&quot;done&quot;</ETag></CompleteMultipartUploadResult>')];
+    await expect(store.put('m/4.bin', Readable.from([Buffer.alloc(STREAM_PART_BYTES + 1)]), { contentType: 'image/png' })).resolves.toMatchObject({ etag: '"done"' });
+    expect(seen.map((s) => s.method)).toEqual(['POST', 'PUT', 'PUT', 'POST', 'POST']);
     for (const s of seen) expect(s.verdict, s.url).toBeUndefined();
   });
 });

@@ -36,6 +36,7 @@ describe('route shortcut', () => {
       ['PUT', '/api/v1'],
       ['PUT', '/other/runs/r1/steps/3'],
       ['PUT', '/api/v1/runs/r1/steps/3/x'],
+      ['PUT', '/api/v1/runs/r1/steps/3#x'],
     ] as const) {
       expect(await dispatch(method, url), `${method} ${url}`).toEqual({ next: 'next' });
     }
