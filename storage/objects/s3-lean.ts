@@ -1,6 +1,6 @@
 /**
- * Lean S3 writes (PutObject and the multipart upload calls) and a lean ListObjectsV2 (trace.json
- * lists a run's steps on every read).
+ * Lean S3 writes (PutObject and the multipart upload calls), HeadObject and ListObjectsV2
+ * (trace.json HEADs the trace and lists a run's steps on every read).
  *
  * Why: the AWS SDK v3 spends about 1.3–2 ms of CPU on every send() — it resolves the middleware
  * stack, evaluates the S3 endpoint rule set, runs checksum and retry plumbing — before a byte goes
@@ -10,8 +10,8 @@
  * Bodies go out as the chunk lists they arrived in: lib-storage would copy each part into one
  * buffer first, and on a 5 MB screenshot that copy (fresh pages, faulted in) costs more than the
  * signature. For listings the SDK's generic XML deserialiser costs ~17 ms of CPU per 500 keys; the
- * flat ListObjectsV2 answer is read here directly. Reads, deletes, HEAD and presigning stay on the
- * SDK, and so does everything when the environment asks for endpoint rules only the SDK follows.
+ * flat ListObjectsV2 answer is read here directly. GETs, deletes and presigning stay on the SDK,
+ * and so does everything when the environment asks for endpoint rules only the SDK follows.
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import http from 'node:http';
@@ -96,7 +96,16 @@ interface Answer {
   status: number;
   etag?: string;
   requestId?: string;
+  headers: http.IncomingHttpHeaders;
   body: Buffer;
+}
+
+/** What HeadObject tells about an object. */
+export interface HeadAnswer {
+  size: number;
+  etag: string;
+  lastModified: Date;
+  contentType?: string;
 }
 
 const RETRY_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
@@ -160,6 +169,18 @@ export class LeanS3 {
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     await this.request('AbortMultipartUpload', 'DELETE', key, { uploadId }, undefined, {});
+  }
+
+  /** HeadObject (trace.json HEADs the trace on every read); a missing object is an S3ServiceException with status 404. */
+  async head(key: string): Promise<HeadAnswer> {
+    const answer = await this.request('HeadObject', 'HEAD', key, {}, undefined, {});
+    const h = answer.headers;
+    return {
+      size: Number(h['content-length'] ?? 0),
+      etag: answer.etag ?? '""',
+      lastModified: h['last-modified'] ? new Date(h['last-modified']) : new Date(0),
+      contentType: h['content-type'],
+    };
   }
 
   /**
@@ -242,7 +263,7 @@ export class LeanS3 {
         res.once('end', () => {
           clearTimeout(timer);
           const h = res.headers;
-          resolve({ status: res.statusCode ?? 0, etag: h.etag, requestId: h['x-amz-request-id'] as string | undefined, body: Buffer.concat(chunks) });
+          resolve({ status: res.statusCode ?? 0, etag: h.etag, requestId: h['x-amz-request-id'] as string | undefined, headers: h, body: Buffer.concat(chunks) });
         });
       });
       // Corked, the chunks leave in one writev.

@@ -228,6 +228,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
+      if (this.lean) return { key, ...(await this.lean.head(this.key(key))) };
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
       return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? '""', lastModified: out.LastModified ?? new Date(0), contentType: out.ContentType };
     } catch (err) {

@@ -329,6 +329,16 @@ describe('lean S3 PUT on the wire', () => {
     expect(seen).toHaveLength(1);
   });
 
+  it('HEADs signed, reading size, ETag, LastModified and type; a 404 is undefined', async () => {
+    script = [
+      (res) => res.writeHead(200, { etag: '"h1"', 'content-length': '42', 'last-modified': 'Sat, 28 Nov 2026 10:00:00 GMT', 'content-type': 'application/json' }).end(),
+      (res) => res.writeHead(404).end(),
+    ];
+    expect(await store.head('h/1.json')).toEqual({ key: 'h/1.json', size: 42, etag: '"h1"', lastModified: new Date('2026-11-28T10:00:00Z'), contentType: 'application/json' });
+    expect(await store.head('h/2.json')).toBeUndefined();
+    expect(seen.map((s) => `${s.method} ${s.url} ${s.verdict ?? 'signed'}`)).toEqual(['HEAD /wire-bucket/pre/h/1.json signed', 'HEAD /wire-bucket/pre/h/2.json signed']);
+  });
+
   it('sends a short stream as one signed PUT of its chunks', async () => {
     await store.put('s/1.bin', Readable.from([Buffer.alloc(100, 1), Buffer.alloc(50, 2)]), { contentType: 'application/octet-stream' });
     expect(seen).toHaveLength(1);
