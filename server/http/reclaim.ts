@@ -32,8 +32,18 @@ function exposeGc(): Gc | undefined {
 const gc = exposeGc();
 let received = 0;
 
-/** Counts upload bytes received (by any request); collects the young generation every RECLAIM_EVERY_BYTES. */
-export function countUploadBytes(bytes: number): void {
+/** Uploads longer than this get one full collection (see countUploadBytes). */
+export const LARGE_UPLOAD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Counts upload bytes received: `total` is this upload's count so far, `bytes` what just arrived.
+ * Collects the young generation every RECLAIM_EVERY_BYTES received by all uploads, and starts one
+ * full (incremental) collection when an upload passes LARGE_UPLOAD_BYTES: the S3 store holds a
+ * long upload's first part as the chunks that arrived, and those live long enough to leave the young
+ * generation, so only a full collection returns them.
+ */
+export function countUploadBytes(bytes: number, total: number): void {
+  if (total > LARGE_UPLOAD_BYTES && total - bytes <= LARGE_UPLOAD_BYTES) gc?.({ type: 'major', execution: 'async' });
   received += bytes;
   if (received < RECLAIM_EVERY_BYTES) return;
   received = 0;

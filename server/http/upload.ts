@@ -43,10 +43,12 @@ export function pngHeadProblem(head: Buffer): string | undefined {
 export class PngHeadCheck extends Transform {
   private head: Buffer[] = [];
   private headLength = 0;
+  private received = 0;
   private checked = false;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    countUploadBytes(chunk.length);
+    this.received += chunk.length;
+    countUploadBytes(chunk.length, this.received);
     if (this.checked) return cb(null, chunk);
     this.head.push(chunk);
     this.headLength += chunk.length;
