@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { MulterError } from 'multer';
-import { ApiError, type ErrorCode } from '../errors.js';
+import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ConflictError } from '../../storage/metadata/index.js';
 import { TooLargeError } from '../../storage/objects/index.js';
@@ -35,15 +35,6 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-const BODY_PARSER_ERRORS: Record<string, [ErrorCode, string]> = {
-  'entity.parse.failed': ['malformed_json', 'Request body is not valid JSON'],
-  'entity.too.large': ['payload_too_large', 'Request body too large'],
-  'encoding.unsupported': ['unsupported_media_type', 'Unsupported Content-Encoding (use gzip, deflate or none)'],
-  'charset.unsupported': ['unsupported_media_type', 'Unsupported charset (use utf-8)'],
-  'request.aborted': ['bad_request', 'Request aborted by the client'],
-  'request.size.invalid': ['bad_request', 'Request size did not match Content-Length'],
-  'stream.encoding.set': ['bad_request', 'Malformed request stream'],
-};
 
 function toApiError(err: unknown, method: string): ApiError | undefined {
   if (err instanceof ApiError) return err;
@@ -59,11 +50,7 @@ function toApiError(err: unknown, method: string): ApiError | undefined {
       errors: [{ loc: ['body', err.field ?? 'image'], msg: err.message, type: err.code.toLowerCase() }],
     });
   }
-  const e = err as { type?: string; status?: number; expose?: boolean; message?: string; limit?: number };
-  if (e?.type && BODY_PARSER_ERRORS[e.type]) {
-    const [code, msg] = BODY_PARSER_ERRORS[e.type]!;
-    return new ApiError(code, e.type === 'entity.too.large' && e.limit ? `${msg} (limit ${e.limit} bytes)` : msg);
-  }
+  const e = err as { status?: number; expose?: boolean; message?: string };
   // Other client errors raised by Express's own stack (a bad URI encoding, say).
   if (e?.expose && e.status && e.status >= 400 && e.status < 500) {
     return new ApiError(e.status === 404 ? 'not_found' : 'bad_request', e.message ?? 'Bad request');

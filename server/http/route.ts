@@ -26,3 +26,6 @@ export interface RouteDef {
 }
 
 export const route = (def: RouteDef): RouteDef => def;
+
+/** The run_id path parameter's schema, shared by every run route. */
+export const RUN_ID = 'params.schema.json#/$defs/run_id';

@@ -71,12 +71,21 @@ function slash(want: boolean): RequestHandler {
   };
 }
 
-/** OpenAPI document, schema files and the two doc pages; everything built once, at start. */
+/** What the doc routes serve; the same for every app in the process, so built once, on first use. */
+let served: { schemas: ReturnType<typeof readSchemaFiles>; openapi: string; redocJs: ReturnType<typeof redocBundle> } | undefined;
+function docAssets(): NonNullable<typeof served> {
+  if (!served) {
+    const schemas = readSchemaFiles();
+    served = { schemas, openapi: JSON.stringify(bundleOpenApi(undefined, schemas)), redocJs: redocBundle() };
+  }
+  return served;
+}
+
+/** OpenAPI document, schema files and the two doc pages; everything built once per process. */
 export function docsRouter(ctx: AppContext): Router {
   const router = Router();
   router.use(['/docs', '/redoc'], pageHeaders);
-  const schemas = readSchemaFiles();
-  const openapi = JSON.stringify(bundleOpenApi(undefined, schemas));
+  const { schemas, openapi, redocJs } = docAssets();
   const schemaName = ctx.validator.get('params.schema.json#/$defs/schema_name');
 
   router.get('/openapi.json', (_req, res) => {
@@ -109,7 +118,6 @@ export function docsRouter(ctx: AppContext): Router {
   router.get('/redoc', slash(false), (_req, res) => {
     res.type('html').send(REDOC_HTML);
   });
-  const redocJs = redocBundle();
   router.get('/redoc/redoc.standalone.js', (_req, res) => {
     res.type('text/javascript').set('Cache-Control', 'public, max-age=3600').send(redocJs);
   });

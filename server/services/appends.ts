@@ -86,10 +86,10 @@ export class Appender {
     return base !== undefined && base.seq >= seq;
   }
 
-  /** The file's content so far, or undefined when nothing was ever appended. */
-  async read(fileKey: string): Promise<Buffer | undefined> {
+  /** The file's content so far, or undefined when nothing was ever appended. `listed`: a listing just taken (open() has one). */
+  async read(fileKey: string, listed?: Piece[]): Promise<Buffer | undefined> {
     for (let attempt = 1; ; attempt++) {
-      const all = await this.pieces(fileKey);
+      const all = attempt === 1 && listed ? listed : await this.pieces(fileKey);
       const pieces = current(all);
       if (!pieces.length) return undefined;
       const parts = await this.fetch(pieces);
@@ -112,11 +112,12 @@ export class Appender {
    * compacted, so only a racing small-file compaction could, and it skips files this large).
    */
   async open(fileKey: string): Promise<{ size: number; body: Readable } | undefined> {
-    const pieces = current(await this.pieces(fileKey));
+    const all = await this.pieces(fileKey);
+    const pieces = current(all);
     if (!pieces.length) return undefined;
     const size = pieces.reduce((s, p) => s + p.size, 0);
     if (size <= BUFFERED_READ_MAX) {
-      const buf = await this.read(fileKey);
+      const buf = await this.read(fileKey, all);
       return buf ? { size: buf.length, body: Readable.from([buf]) } : undefined;
     }
     const objects = this.objects;
@@ -152,7 +153,11 @@ export class Appender {
     const baseKey = `${Appender.chunkPrefix(fileKey)}base-${String(upTo).padStart(SEQ_DIGITS, '0')}`;
     await this.objects.put(baseKey, Buffer.concat(parts.slice(0, end)), { contentType: 'application/octet-stream' });
     // Only now is everything the base covers safe to remove (older bases and leftovers included).
-    for (const p of all) if (p.seq <= upTo && p.key !== baseKey) await this.objects.delete(p.key);
+    await mapLimit(
+      all.filter((p) => p.seq <= upTo && p.key !== baseKey),
+      READ_CONCURRENCY,
+      (p) => this.objects.delete(p.key),
+    );
   }
 
   /** A gap before this piece is old enough to be an append whose writer died after reserving. */

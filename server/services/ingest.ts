@@ -78,6 +78,15 @@ export function relative(keys: BundleKeys, key: string): string {
  * one pipeline), then records the run in the batched index: a call for a run whose manifest has
  * not arrived yet creates the run when the index flushes.
  */
+/** Starts the heartbeat stamp of an ingest call on a run (see stampHeartbeat): best effort, never rejects. */
+export function startRunStamp(ctx: AppContext, req: Request, target: RunWrite, lastEvent: string): Promise<string | undefined> {
+  return stampHeartbeat(ctx, req, target.auth, fallbackClientId(req, target.auth), false, {
+    run_id: target.runId,
+    last_event: JSON.stringify(lastEvent),
+    dsn_id: target.auth.dsn.id,
+  });
+}
+
 export async function ingestRunWrite<T>(
   ctx: AppContext,
   req: Request,
@@ -86,12 +95,7 @@ export async function ingestRunWrite<T>(
   write: () => Promise<T>,
   touch: { step_count?: number; status?: string | null } = {},
 ): Promise<T> {
-  const clientId = fallbackClientId(req, target.auth);
-  const stamped = stampHeartbeat(ctx, req, target.auth, clientId, false, {
-    run_id: target.runId,
-    last_event: JSON.stringify(lastEvent),
-    dsn_id: target.auth.dsn.id,
-  });
+  const stamped = startRunStamp(ctx, req, target, lastEvent);
   const [result] = await Promise.all([write(), stamped]);
   ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now(), ...touch });
   return result;
@@ -103,6 +107,13 @@ export async function ingestRunWrite<T>(
  */
 export function verbatimJson(req: Request): Buffer {
   return req.rawBody ?? Buffer.from(JSON.stringify(req.body));
+}
+
+/** 422 for a body whose run_id (at `where`) differs from the URL's. */
+export function runIdMismatch(where: Array<string | number>, url: string, body: string): ApiError {
+  return new ApiError('validation_failed', `${where.join('.')} is ${JSON.stringify(body)} but the URL names run ${JSON.stringify(url)}`, {
+    errors: [{ loc: ['body', ...where], msg: `must equal the run_id in the URL (${url})`, type: 'const' }],
+  });
 }
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';

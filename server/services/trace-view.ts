@@ -1,4 +1,3 @@
-import { buffer } from 'node:stream/consumers';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../logger.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/objects/index.js';
@@ -75,10 +74,10 @@ export interface MergedTrace {
 }
 
 
-async function readJson(objects: ObjectStore, key: string): Promise<{ info: ObjectInfo; doc: unknown } | undefined> {
-  const obj = await objects.get(key);
-  if (!obj) return undefined;
-  return { info: obj.info, doc: JSON.parse((await buffer(obj.body)).toString('utf8')) as unknown };
+/** A stored JSON document, parsed; undefined when missing. (ETag and LastModified come from the listing or the HEAD.) */
+async function readJson(objects: ObjectStore, key: string): Promise<{ doc: unknown } | undefined> {
+  const buf = await objects.getBuffer(key);
+  return buf === undefined ? undefined : { doc: JSON.parse(buf.toString('utf8')) as unknown };
 }
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -205,11 +205,14 @@ export class KnexMetadataStore implements MetadataStore {
     await this.touchLastUsed('read_tokens', lastUsed);
   }
 
-  /** last_used_at only moves forward, whichever replica flushes first. */
+  /** last_used_at only moves forward, whichever replica flushes first. One transaction per flush. */
   private async touchLastUsed(table: 'dsns' | 'read_tokens', lastUsed: Map<string, number>): Promise<void> {
-    for (const [id, at] of lastUsed) {
-      await this.db(table).where({ id }).andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', at)).update({ last_used_at: at });
-    }
+    if (!lastUsed.size) return;
+    await this.db.transaction(async (trx) => {
+      for (const [id, at] of lastUsed) {
+        await trx(table).where({ id }).andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', at)).update({ last_used_at: at });
+      }
+    });
   }
 
   // sessions
@@ -282,13 +285,19 @@ export class KnexMetadataStore implements MetadataStore {
 
   async touchRuns(all: RunTouch[]): Promise<void> {
     const max = this.kind === 'postgres' ? 'GREATEST' : 'MAX';
-    for (const t of all.filter((x) => x.create === false)) {
-      await this.db('runs')
-        .where({ tenant_id: t.tenant_id, run_id: t.run_id })
-        .update({
-          updated_at: this.db.raw(`${max}(updated_at, ?)`, [t.seen_at]),
-          ...(t.heartbeat_at !== undefined ? { last_heartbeat_at: this.db.raw(`${max}(COALESCE(last_heartbeat_at, 0), ?)`, [t.heartbeat_at]) } : {}),
-        });
+    // Touches that must not create a run (heartbeats): plain updates, in one transaction.
+    const updates = all.filter((x) => x.create === false);
+    if (updates.length) {
+      await this.db.transaction(async (trx) => {
+        for (const t of updates) {
+          await trx('runs')
+            .where({ tenant_id: t.tenant_id, run_id: t.run_id })
+            .update({
+              updated_at: this.db.raw(`${max}(updated_at, ?)`, [t.seen_at]),
+              ...(t.heartbeat_at !== undefined ? { last_heartbeat_at: this.db.raw(`${max}(COALESCE(last_heartbeat_at, 0), ?)`, [t.heartbeat_at]) } : {}),
+            });
+        }
+      });
     }
     const touches = all.filter((x) => x.create !== false);
     if (!touches.length) return;

@@ -42,7 +42,7 @@ export class FsObjectStore implements ObjectStore {
     // Beside its target: a rename within one folder takes no cross-folder rename lock.
     const tmp = `${file}${TMP_MARK}${randomUUID()}`;
     if (typeof body === 'string' || Buffer.isBuffer(body)) {
-      const buf = Buffer.from(body);
+      const buf = typeof body === 'string' ? Buffer.from(body) : body;
       if (meta.maxBytes !== undefined && buf.length > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
       if (buf.length <= SYNC_WRITE_MAX) return this.putSmall(key, tmp, file, buf);
       return this.putStream(key, tmp, file, Readable.from([buf]), meta);

@@ -57,6 +57,24 @@ export function encodeKey(key: string): string {
  * virtual-hosted ({bucket}.{host}) otherwise.
  */
 export function objectTarget(o: Pick<LeanS3Options, 'bucket' | 'region' | 'endpoint' | 'forcePathStyle'>, key: string): Target {
+  return withKey(bucketBase(o), key);
+}
+
+/** Where the bucket is: everything of a Target but the key, worked out once per store. */
+interface BucketBase extends Omit<Target, 'path'> {
+  /** The encoded path up to the key's leading slash. */
+  pathPrefix: string;
+}
+
+const withKey = (b: BucketBase, key: string): Target => ({
+  protocol: b.protocol,
+  hostname: b.hostname,
+  port: b.port,
+  host: b.host,
+  path: `${b.pathPrefix}/${key ? encodeKey(key) : ''}`,
+});
+
+function bucketBase(o: Pick<LeanS3Options, 'bucket' | 'region' | 'endpoint' | 'forcePathStyle'>): BucketBase {
   const suffix = o.region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
   const base = new URL(o.endpoint ?? `https://s3.${o.region}.${suffix}`);
   const basePath = base.pathname.replace(/\/+$/, '');
@@ -69,7 +87,7 @@ export function objectTarget(o: Pick<LeanS3Options, 'bucket' | 'region' | 'endpo
     hostname: hostname.replace(/^\[|\]$/g, ''),
     port: base.port ? Number(base.port) : undefined,
     host: base.port ? `${hostname}:${base.port}` : hostname,
-    path: `${basePath}${pathStyle ? `/${o.bucket}` : ''}/${key ? encodeKey(key) : ''}`,
+    pathPrefix: `${basePath}${pathStyle ? `/${o.bucket}` : ''}`,
   };
 }
 
@@ -110,12 +128,15 @@ export interface HeadAnswer {
 
 const RETRY_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
+/** Error codes inside a 200 answer worth another attempt. */
+const IN_BODY_TRANSIENT = new Set(['InternalError', 'SlowDown']);
 
 export class LeanS3 {
   private readonly signer: SignatureV4;
   private readonly connectMs: number;
   private readonly requestMs: number;
   private readonly attempts: number;
+  private readonly base: BucketBase;
 
   constructor(
     client: S3Client,
@@ -125,6 +146,7 @@ export class LeanS3 {
     this.connectMs = o.connectTimeoutMs ?? 5_000;
     this.requestMs = o.requestTimeoutMs ?? 60_000;
     this.attempts = o.maxAttempts ?? 3;
+    this.base = bucketBase(o);
   }
 
   /** PUTs body (one buffer or a list of chunks, sent as they are) to key (the full S3 key, prefix included); resolves with the ETag. */
@@ -152,19 +174,9 @@ export class LeanS3 {
   /** Completes the upload from its parts' ETags, in order; resolves with the object's ETag. */
   async completeMultipart(key: string, uploadId: string, etags: readonly string[]): Promise<string> {
     const xml = `<CompleteMultipartUpload>${etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${xmlEscape(e)}</ETag></Part>`).join('')}</CompleteMultipartUpload>`;
-    for (let attempt = 1; ; attempt++) {
-      const answer = await this.request('CompleteMultipartUpload', 'POST', key, { uploadId }, Buffer.from(xml), { 'content-type': 'application/xml' });
-      // S3 may answer 200 and still fail: the error then is in the body, and the SDK retries the
-      // transient ones, as here.
-      const text = answer.body.toString('utf8');
-      if (!/<Error>/.test(text)) return xmlTag(text, 'ETag') ?? answer.etag ?? '""';
-      const code = xmlTag(text, 'Code');
-      if (attempt < this.attempts && (code === 'InternalError' || code === 'SlowDown')) {
-        await backoff(attempt);
-        continue;
-      }
-      throw s3Error('CompleteMultipartUpload', `s3://${this.o.bucket}/${key}`, { ...answer, status: 500 });
-    }
+    // S3 may answer 200 and still fail: the error then is in the body (retried when transient, as the SDK does).
+    const answer = await this.request('CompleteMultipartUpload', 'POST', key, { uploadId }, Buffer.from(xml), { 'content-type': 'application/xml' }, key, true);
+    return xmlTag(answer.body.toString('utf8'), 'ETag') ?? answer.etag ?? '""';
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
@@ -195,7 +207,9 @@ export class LeanS3 {
 
   /**
    * One signed request, retried on connection errors and 429/5xx with the SDK's backoff; resolves
-   * with a 2xx answer, else rejects with an S3ServiceException named for the S3 error code.
+   * with a 2xx answer, else rejects with an S3ServiceException named for the S3 error code. With
+   * `inBodyErrors`, a 2xx whose body is an <Error> counts as failed (CompleteMultipartUpload does
+   * that), retried like a 500 when transient.
    */
   private async request(
     op: string,
@@ -205,8 +219,9 @@ export class LeanS3 {
     body: Body | undefined,
     extra: Record<string, string>,
     where = key,
+    inBodyErrors = false,
   ): Promise<Answer> {
-    const t = objectTarget(this.o, key);
+    const t = withKey(this.base, key);
     const qs = Object.entries(query)
       .map(([k, v]) => `${encodeKey(k)}=${encodeKey(v).replace(/\//g, '%2F')}`)
       .join('&');
@@ -227,7 +242,15 @@ export class LeanS3 {
         }
         throw err;
       }
-      if (answer.status >= 200 && answer.status < 300) return answer;
+      if (answer.status >= 200 && answer.status < 300) {
+        const text = inBodyErrors ? answer.body.toString('utf8') : '';
+        if (!/<Error>/.test(text)) return answer;
+        if (attempt < this.attempts && IN_BODY_TRANSIENT.has(xmlTag(text, 'Code') ?? '')) {
+          await backoff(attempt);
+          continue;
+        }
+        throw s3Error(op, `s3://${this.o.bucket}/${where}`, { ...answer, status: 500 });
+      }
       if (attempt < this.attempts && RETRY_STATUS.has(answer.status)) {
         await backoff(attempt);
         continue;
@@ -313,22 +336,21 @@ function xmlText(s: string): string {
 
 /** Reads the flat ListObjectsV2 result: one <Contents> per object. */
 export function parseListing(xml: string): { items: ListedObject[]; next?: string } {
-  const tag = xmlTag;
   const items: ListedObject[] = [];
   for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
     const block = m[1]!;
-    const key = tag(block, 'Key');
+    const key = xmlTag(block, 'Key');
     if (key === undefined) continue;
-    items.push({ key, size: Number(tag(block, 'Size') ?? 0), etag: tag(block, 'ETag') ?? '""', lastModified: new Date(tag(block, 'LastModified') ?? 0) });
+    items.push({ key, size: Number(xmlTag(block, 'Size') ?? 0), etag: xmlTag(block, 'ETag') ?? '""', lastModified: new Date(xmlTag(block, 'LastModified') ?? 0) });
   }
-  const truncated = tag(xml, 'IsTruncated') === 'true';
-  return { items, next: truncated ? tag(xml, 'NextContinuationToken') : undefined };
+  const truncated = xmlTag(xml, 'IsTruncated') === 'true';
+  return { items, next: truncated ? xmlTag(xml, 'NextContinuationToken') : undefined };
 }
 
 /** An S3ServiceException like the SDK's own: name is the S3 error code, $metadata carries the status. */
 function s3Error(operation: string, where: string, a: Answer): S3ServiceException {
   const xml = a.body.toString('utf8');
-  const tag = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
+  const tag = (name: string) => xmlTag(xml, name);
   const code = tag('Code') ?? (a.status === 404 ? 'NotFound' : `Http${a.status}`);
   const detail = tag('Message');
   return new S3ServiceException({

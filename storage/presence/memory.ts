@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { IDEMPOTENCY_TTL_S, PRESENCE_TTL_MS, type AppendReservation, type ClientPresence, type PresenceStore, type StampInput, type WindowCount } from './types.js';
 
+const SWEEP_EVERY_MS = 60_000;
+
 /** In-process presence for a single embedded server: same semantics as Redis, nothing shared. */
 export class MemoryPresenceStore implements PresenceStore {
   readonly kind = 'memory' as const;
@@ -10,6 +12,9 @@ export class MemoryPresenceStore implements PresenceStore {
   private readonly idempotency = new Map<string, { seq: number; allowed: number; expires: number }>();
   private readonly windows = new Map<string, WindowCount>();
   private readonly bus = new EventEmitter();
+  /** Expired idempotency keys and windows are swept at most once a minute (each lookup checks expiry itself). */
+  private nextIdempotencySweep = 0;
+  private nextWindowSweep = 0;
 
   async stamp(input: StampInput): Promise<string> {
     let clientId = input.clientId;
@@ -40,7 +45,11 @@ export class MemoryPresenceStore implements PresenceStore {
     const r = { seq: ++c.seq, before: c.bytes, allowed };
     c.bytes += allowed;
     if (idem !== undefined) {
-      if (this.idempotency.size > 100_000) for (const [k, v] of this.idempotency) if (v.expires <= Date.now()) this.idempotency.delete(k);
+      const now = Date.now();
+      if (this.idempotency.size > 100_000 && now >= this.nextIdempotencySweep) {
+        this.nextIdempotencySweep = now + SWEEP_EVERY_MS;
+        for (const [k, v] of this.idempotency) if (v.expires <= now) this.idempotency.delete(k);
+      }
       this.idempotency.set(idem, { seq: r.seq, allowed, expires: Date.now() + IDEMPOTENCY_TTL_S * 1000 });
     }
     return r;
@@ -51,7 +60,10 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 
   async hit(key: string, windowMs: number, now: number, by = 1): Promise<WindowCount> {
-    if (this.windows.size > 10_000) for (const [k, v] of this.windows) if (v.resetAt <= now) this.windows.delete(k);
+    if (this.windows.size > 10_000 && now >= this.nextWindowSweep) {
+      this.nextWindowSweep = now + SWEEP_EVERY_MS;
+      for (const [k, v] of this.windows) if (v.resetAt <= now) this.windows.delete(k);
+    }
     let w = this.windows.get(key);
     if (!w || w.resetAt <= now) this.windows.set(key, (w = { count: 0, resetAt: now + windowMs }));
     w.count = Math.max(0, w.count + by);

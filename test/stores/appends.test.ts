@@ -70,7 +70,7 @@ describe.each(PROFILES)('appends on %s backends', (profile) => {
     }
     expect(offset).toBe(opened!.size);
     expect((await listed(key)).length).toBe(3); // never compacted
-  });
+  }, 90_000); // 36 MiB in and out of the store: seconds alone, far more on a loaded machine
 
   it.skipIf(skip)('stores a retried append once, at the first attempt\'s place, with an idempotency key', async () => {
     const key = file();

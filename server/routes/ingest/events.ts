@@ -1,4 +1,4 @@
-import { route } from '../../http/route.js';
+import { route, RUN_ID } from '../../http/route.js';
 import { idempotencyKey, ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
 
@@ -12,7 +12,7 @@ export const eventRoutes = [
     method: 'post',
     path: '/runs/:run_id/events',
     auth: 'dsn',
-    params: { run_id: 'params.schema.json#/$defs/run_id' },
+    params: { run_id: RUN_ID },
     badParam: 422,
     body: 'events-body.schema.json',
     handler: async (req, res, ctx) => {

@@ -1,4 +1,4 @@
-import { route } from '../../http/route.js';
+import { route, RUN_ID } from '../../http/route.js';
 import { idempotencyKey, ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
 
@@ -11,7 +11,7 @@ export const logRoutes = [
     method: 'post',
     path: '/runs/:run_id/logs',
     auth: 'dsn',
-    params: { run_id: 'params.schema.json#/$defs/run_id' },
+    params: { run_id: RUN_ID },
     badParam: 422,
     body: 'logs-body.schema.json',
     handler: async (req, res, ctx) => {

@@ -1,5 +1,5 @@
 import { ApiError } from '../../errors.js';
-import { route } from '../../http/route.js';
+import { route, RUN_ID } from '../../http/route.js';
 import { dsnCaller, ingestRunWrite, relative, runTarget, verbatimJson } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
 
@@ -9,7 +9,7 @@ export const modelioRoutes = [
     method: 'post',
     path: '/runs/:run_id/modelio/:relpath',
     auth: 'dsn',
-    params: { run_id: 'params.schema.json#/$defs/run_id', relpath: 'params.schema.json#/$defs/modelio_relpath' },
+    params: { run_id: RUN_ID, relpath: 'params.schema.json#/$defs/modelio_relpath' },
     badParam: 422,
     // Before the body is read: a switched-off tenant is told so whatever it sends.
     guard: (req) => {

@@ -1,16 +1,21 @@
 import type { Request } from 'express';
 import { ApiError } from '../../errors.js';
 import { pngUpload, requireMultipart } from '../../http/upload.js';
-import { route } from '../../http/route.js';
+import { route, RUN_ID } from '../../http/route.js';
 import type { ScreenshotKind } from '../../services/bundle.js';
-import { fallbackClientId, relative, runTarget, stampHeartbeat } from '../../services/ingest.js';
+import { relative, runTarget, startRunStamp, type RunWrite } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
 
 const stepOf = (req: Request): number => Number(req.params.step_index);
 const kindOf = (req: Request): ScreenshotKind => req.params.kind as ScreenshotKind;
 
-/** The heartbeat stamp runs while the image streams into the store. */
-const stamps = new WeakMap<Request, Promise<unknown>>();
+/** The request's run (worked out once) and its heartbeat stamp, which runs while the image streams into the store. */
+const uploads = new WeakMap<Request, { target: RunWrite; stamp: Promise<unknown> }>();
+const uploadOf = (req: Request) => {
+  const u = uploads.get(req);
+  if (!u) throw new Error('screenshot upload reached without its run');
+  return u;
+};
 
 /**
  * POST /runs/{run_id}/screenshots/{step_index}/{kind}: multipart `image` part (image/png), streamed
@@ -22,7 +27,7 @@ export const screenshotRoutes = [
     path: '/runs/:run_id/screenshots/:step_index/:kind',
     auth: 'dsn',
     params: {
-      run_id: 'params.schema.json#/$defs/run_id',
+      run_id: RUN_ID,
       step_index: 'params.schema.json#/$defs/step_index',
       kind: 'params.schema.json#/$defs/kind',
     },
@@ -31,36 +36,27 @@ export const screenshotRoutes = [
       requireMultipart,
       (req, _res, next) => {
         const target = runTarget(req);
-        const clientId = fallbackClientId(req, target.auth);
-        stamps.set(
-          req,
-          stampHeartbeat(ctx, req, target.auth, clientId, false, {
-            run_id: target.runId,
-            last_event: JSON.stringify(`screenshot:${stepOf(req)}:${kindOf(req)}`),
-            dsn_id: target.auth.dsn.id,
-          }),
-        );
+        uploads.set(req, { target, stamp: startRunStamp(ctx, req, target, `screenshot:${stepOf(req)}:${kindOf(req)}`) });
         next();
       },
       pngUpload({
         objects: ctx.stores.objects,
         maxBytes: ctx.config.maxScreenshotBytes,
-        key: (req) => runTarget(req).keys.screenshot(stepOf(req), kindOf(req)),
+        key: (req) => uploadOf(req).target.keys.screenshot(stepOf(req), kindOf(req)),
       }),
     ],
     handler: async (req, res, ctx) => {
-      const target = runTarget(req);
+      const { target, stamp } = uploadOf(req);
       const file = req.file;
       if (!file) {
         throw new ApiError('validation_failed', 'Multipart form has no file part named "image" (send -F "image=@shot.png;type=image/png")', {
           errors: [{ loc: ['body', 'image'], msg: 'field required', type: 'missing' }],
         });
       }
-      await stamps.get(req);
-      const step = stepOf(req);
+      await stamp;
       ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now() });
-      const key = target.keys.screenshot(step, kindOf(req));
-      sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, key), bytes: file.size });
+      // The storage engine reports the key it wrote as the file's path.
+      sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, file.path), bytes: file.size });
     },
   }),
 ];

@@ -1,7 +1,6 @@
 import { ApiError } from '../../errors.js';
-import { route } from '../../http/route.js';
-import { ingestRunWrite, present, relative, runTarget, verbatimJson } from '../../services/ingest.js';
-import { runIdMismatch } from './trace.js';
+import { route, RUN_ID } from '../../http/route.js';
+import { ingestRunWrite, present, relative, runIdMismatch, runTarget, verbatimJson } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
 
 /** PUT /runs/{run_id}/steps/{step_index}: one StepTrace, stored verbatim at steps/NNNN.json. */
@@ -10,7 +9,7 @@ export const stepRoutes = [
     method: 'put',
     path: '/runs/:run_id/steps/:step_index',
     auth: 'dsn',
-    params: { run_id: 'params.schema.json#/$defs/run_id', step_index: 'params.schema.json#/$defs/step_index' },
+    params: { run_id: RUN_ID, step_index: 'params.schema.json#/$defs/step_index' },
     badParam: 422,
     body: 'step.schema.json',
     handler: async (req, res, ctx) => {

@@ -1,6 +1,5 @@
-import { ApiError } from '../../errors.js';
-import { route } from '../../http/route.js';
-import { ingestRunWrite, present, relative, runTarget, verbatimJson } from '../../services/ingest.js';
+import { route, RUN_ID } from '../../http/route.js';
+import { ingestRunWrite, present, relative, runIdMismatch, runTarget, verbatimJson } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
 
 interface TraceBody {
@@ -9,19 +8,13 @@ interface TraceBody {
   steps: Array<{ step_index: number; run_id?: string | null }>;
 }
 
-export function runIdMismatch(where: Array<string | number>, url: string, body: string): ApiError {
-  return new ApiError('validation_failed', `${where.join('.')} is ${JSON.stringify(body)} but the URL names run ${JSON.stringify(url)}`, {
-    errors: [{ loc: ['body', ...where], msg: `must equal the run_id in the URL (${url})`, type: 'const' }],
-  });
-}
-
 /** PUT /runs/{run_id}/trace: the whole session, stored verbatim; the index learns step count and status. */
 export const traceRoutes = [
   route({
     method: 'put',
     path: '/runs/:run_id/trace',
     auth: 'dsn',
-    params: { run_id: 'params.schema.json#/$defs/run_id' },
+    params: { run_id: RUN_ID },
     badParam: 422,
     body: 'trace.schema.json',
     handler: async (req, res, ctx) => {

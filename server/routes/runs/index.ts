@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import type { AppContext } from '../../context.js';
 import { ApiError } from '../../errors.js';
-import { route, type RouteDef } from '../../http/route.js';
+import { route, RUN_ID, type RouteDef } from '../../http/route.js';
 import type { UserAuth } from '../../http/types.js';
 import { BundleKeys, parseNnnn, type ScreenshotKind } from '../../services/bundle.js';
 import { computeFindings } from '../../services/findings.js';
@@ -19,7 +19,6 @@ export const PRESIGN_TTL_S = 300;
  */
 const notFound = (): ApiError => new ApiError('not_found', 'Not found');
 
-const RUN_ID = 'params.schema.json#/$defs/run_id';
 
 /** Keys under the active tenant (the session's, or an admin's override) and this run alone. */
 function runKeys(req: Request): BundleKeys {

@@ -1,4 +1,3 @@
-import { ApiError } from '../../errors.js';
 import { route } from '../../http/route.js';
 import type { UserAuth } from '../../http/types.js';
 import { dsnView } from '../../services/sessions.js';
@@ -37,8 +36,7 @@ export const tenantRoutes = [
     handler: async (req, res, ctx) => {
       const auth = req.auth as UserAuth;
       const id = req.params.dsn_id as string;
-      const existing = await ctx.stores.metadata.getDsn(id);
-      if (!existing || existing.tenant_id !== auth.tenant.id) throw new ApiError('not_found', 'No such DSN');
+      // Scoped to the caller's tenant: another tenant's DSN is "No such DSN" (404), like a missing one.
       await new TenantAdmin(ctx.stores.metadata, ctx.config).revokeDsn(id, auth.tenant.id);
       // Every replica drops its cached copy now; the cache TTL bounds any that miss the message.
       await ctx.dsnCache.broadcast({ dsnId: id });
