@@ -3,8 +3,9 @@
  * tenants/<tenant_id>/runs/<run_id>/. Every part is checked again here, whatever the route
  * validated, so no caller can build a key outside its run.
  */
-export const RUN_ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-export const LOG_NAME_RE = RUN_ID_RE;
+/** A run id as the SDK makes it (branch runs are `<parent>:branch:<8 hex>`): one safe key and URL segment. */
+export const RUN_ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$/;
+export const LOG_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export const MODELIO_RELPATH_RE = /^(?:[0-9]{4,6}|run)-[a-z0-9_]{1,32}-(?:0|[1-9][0-9]{0,8})\.json$/;
 export const SCREENSHOT_KINDS = ['pre', 'post', 'target', 'diff'] as const;
 export type ScreenshotKind = (typeof SCREENSHOT_KINDS)[number];
@@ -55,9 +56,21 @@ export class BundleKeys {
   step(i: number): string {
     return `${this.prefix}steps/${nnnn(i)}.json`;
   }
+  /** An iteration of step i (a second step_id for the same index): `steps/NNNN/<8 hex>.json`. */
+  stepIteration(i: number, name: string): string {
+    check(/^[0-9a-f]{8}$/.test(name), 'iteration name');
+    return `${this.prefix}steps/${nnnn(i)}/${name}.json`;
+  }
+  /** Judge decisions posted for step i, kept apart from the step's own document (see routes/ingest/judge-decisions.ts). */
+  judgeDecisions(i: number): string {
+    return `${this.prefix}.judge/${nnnn(i)}.json`;
+  }
+  get judgePrefix(): string {
+    return `${this.prefix}.judge/`;
+  }
   /** Events of one step, or of the run as a whole. */
-  events(step: number | 'run'): string {
-    return `${this.prefix}events/${step === 'run' ? 'run' : nnnn(step)}.jsonl`;
+  events(step: number | 'run' | 'reasoning'): string {
+    return `${this.prefix}events/${typeof step === 'number' ? nnnn(step) : step}.jsonl`;
   }
   screenshot(step: number, kind: ScreenshotKind): string {
     check((SCREENSHOT_KINDS as readonly string[]).includes(kind), 'screenshot kind');

@@ -1,6 +1,7 @@
 import type { RouteDef } from '../../http/route.js';
 import { eventRoutes } from './events.js';
 import { heartbeatRoutes } from './heartbeat.js';
+import { judgeDecisionRoutes } from './judge-decisions.js';
 import { logRoutes } from './logs.js';
 import { manifestRoutes } from './manifest.js';
 import { modelioRoutes } from './modelio.js';
@@ -8,11 +9,12 @@ import { screenshotRoutes } from './screenshots.js';
 import { stepRoutes } from './steps.js';
 import { traceRoutes } from './trace.js';
 
-/** The eight SDK ingest endpoints (DSN bearer auth). */
+/** The SDK's ingest endpoints (DSN bearer auth). */
 export const ingestRoutes: RouteDef[] = [
   ...manifestRoutes,
   ...traceRoutes,
   ...stepRoutes,
+  ...judgeDecisionRoutes,
   ...eventRoutes,
   ...screenshotRoutes,
   ...modelioRoutes,
