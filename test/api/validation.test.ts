@@ -153,6 +153,14 @@ describe.each(PROFILES)('request validation on %s backends', (profile) => {
       await expectError(await send(s, route, '{"text": "unterminated'), 400, 'malformed_json');
     });
 
+    it.skipIf(skip)('400 malformed_json for a body that is not UTF-8, whatever route (nothing stored or rewritten)', async () => {
+      const json = JSON.stringify(validBody(route, tenants.get(s)!));
+      // A lone continuation byte inside the first string value.
+      const at = json.indexOf('"', 1) + 1;
+      const bytes = Buffer.concat([Buffer.from(json.slice(0, at)), Buffer.from([0x80]), Buffer.from(json.slice(at))]);
+      await expectError(await send(s, route, bytes), 400, 'malformed_json');
+    });
+
     it.skipIf(skip)('415 unsupported_media_type for a body that is not sent as JSON', async () => {
       const json = JSON.stringify(validBody(route, tenants.get(s)!));
       await expectError(await send(s, route, json, { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
