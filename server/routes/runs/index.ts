@@ -1,5 +1,5 @@
 import { buffer } from 'node:stream/consumers';
-import { pipeline } from 'node:stream/promises';
+import { streamBody } from '../../http/stream-body.js';
 import type { Request, Response } from 'express';
 import type { AppContext } from '../../context.js';
 import { ApiError } from '../../errors.js';
@@ -40,7 +40,7 @@ async function sendObject(ctx: AppContext, res: Response, key: string, contentTy
   res.setHeader('Content-Length', String(obj.info.size));
   res.setHeader('Cache-Control', 'private, no-cache');
   if (withEtag) res.setHeader('ETag', obj.info.etag);
-  await pipeline(obj.body, res);
+  await streamBody(res, obj.body);
 }
 
 /** An appended file (events, logs): its chunks in order, or the whole object if one was compacted there. */
@@ -50,7 +50,7 @@ async function sendAppended(ctx: AppContext, res: Response, key: string, content
   res.status(200).setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', String(file.size));
   res.setHeader('Cache-Control', 'private, no-cache');
-  await pipeline(file.body, res);
+  await streamBody(res, file.body);
 }
 
 /**
@@ -65,7 +65,7 @@ async function sendEvents(ctx: AppContext, res: Response, key: string): Promise<
     res.status(200).setHeader('Content-Type', contentType);
     res.setHeader('Content-Length', String(file.size));
     res.setHeader('Cache-Control', 'private, no-cache');
-    await pipeline(file.body, res);
+    await streamBody(res, file.body);
     return;
   }
   const buf = file ? await buffer(file.body) : await ctx.stores.objects.getBuffer(key);
