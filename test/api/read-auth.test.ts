@@ -169,6 +169,9 @@ describe.each(PROFILES)('sessions, read tokens and impersonation on %s backends'
       await expectError(await send('POST', `${s.api}/tenant/dsns`, undefined, { client_name: 'x' }, { authorization: `Bearer ${minted.token}` }), 403, 'forbidden');
       await expectError(await send('POST', `${s.api}/auth/tokens`, undefined, { name: 'x' }, { authorization: `Bearer ${minted.token}` }), 403, 'forbidden');
       await expectError(await get(`${s.api}/auth/tokens`, minted.token), 403, 'forbidden');
+      // Nor does a read token ingest: a credential of the wrong kind is 403, like a DSN key on a read route.
+      await expectError(await send('PUT', `${s.api}/runs/run_of_a/steps/0`, undefined, { step_index: 0 }, { authorization: `Bearer ${minted.token}` }), 403, 'forbidden');
+      await expectError(await send('POST', `${s.api}/heartbeat`, undefined, { client_id: 'c' }, { authorization: `Bearer ${minted.token}` }), 403, 'forbidden');
 
       // Another user cannot revoke it.
       const other = await login(s.api, b.email, b.password);
