@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { MetadataStore, RunCommand } from '../../storage/metadata/index.js';
 import type { PresenceStore } from '../../storage/presence/index.js';
 import type { Logger } from '../logger.js';
@@ -26,6 +27,8 @@ export interface CommandHubOptions {
 export class CommandHub {
   private readonly waiters = new Map<string, Set<() => void>>();
   private closed = false;
+  /** 'hold' (tenant id, run id) each time a poll starts waiting: lets tests and metrics see a held poll without guessing. */
+  readonly events = new EventEmitter();
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -73,6 +76,7 @@ export class CommandHub {
         const rows = await this.metadata.listRunCommands(tenantId, runId, after, MAX_COMMANDS_PER_POLL);
         const left = deadline - Date.now();
         if (rows.length || this.closed || signal.aborted || left <= 0) return rows;
+        this.events.emit('hold', tenantId, runId);
         await pause(Math.min(left, this.opts.recheckMs), woken, signal);
       } finally {
         this.unlisten(key, wake);
