@@ -374,7 +374,7 @@ export class KnexMetadataStore implements MetadataStore {
         await this.run(() => this.db('run_commands').insert(row));
         return row;
       } catch (err) {
-        if (!(err instanceof ConflictError) || attempt >= 20) throw err;
+        if (!(err instanceof ConflictError) || attempt >= 50) throw err;
       }
     }
   }
