@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import type { AppContext } from '../../context.js';
 import { ApiError } from '../../errors.js';
 import { route, RUN_ID, type RouteDef } from '../../http/route.js';
 import type { UserAuth } from '../../http/types.js';
@@ -10,7 +11,7 @@ import { parseCursor } from '../ingest/commands.js';
 export const MAX_PAYLOAD_BYTES = 16 * 1024;
 
 /** The run under the active tenant, from the run index; 404 when it does not exist there. */
-async function knownRun(req: Request, ctx: Parameters<RouteDef['handler']>[2]): Promise<{ auth: UserAuth; runId: string }> {
+async function knownRun(req: Request, ctx: AppContext): Promise<{ auth: UserAuth; runId: string }> {
   const auth = req.auth as UserAuth;
   const runId = req.params.run_id as string;
   if (!(await ctx.stores.metadata.getRun(auth.tenant.id, runId))) throw new ApiError('not_found', 'Not found');
