@@ -107,13 +107,16 @@ describe.each(PROFILES)('SDK ledger endpoints and the commands channel on %s bac
 
   it.skipIf(skip)('/files maps appended chunks to their one path, lists plain files and leaves server-only data out', async () => {
     const run = `run_files_${rid(4)}`;
+    await ok(await dsn('POST', '/runs', { run_id: run, agent: { name: 'a' } }), 201);
     await ok(await dsn('PUT', `/runs/${run}/steps/0`, { step_index: 0 }));
     for (let i = 0; i < 3; i++) await ok(await dsn('POST', `/runs/${run}/events`, { events: [{ type: 'probe', i }], step_index: 0 }));
     await ok(await dsn('POST', `/runs/${run}/logs`, { text: 'hello\n' }));
     await ok(await dsn('POST', `/runs/${run}/reasoning`, { text: 'think', step_index: 0 }));
     await s.ctx.stores.objects.put(`tenants/${t.id}/runs/${run}/.derived/merged.json`, '{}', { contentType: 'application/json' });
     const { files } = (await readJson(`/runs/${run}/files`)) as { files: Array<{ path: string; size: number }> };
-    expect(files.map((f) => f.path)).toEqual(['events/0000.jsonl', 'events/reasoning.jsonl', 'logs/run.log', 'steps/0000.json']);
+    expect(files.map((f) => f.path)).toEqual(['events/0000.jsonl', 'events/reasoning.jsonl', 'logs/run.log', 'manifest.json', 'steps/0000.json']);
+    // Derived data is readable (findings) or server-only (.derived/), never listed.
+    expect((await get(`${s.api}/runs/${run}/diagnostics/findings.json`, cookie)).status).toBe(200);
     const events = await (await get(`${s.api}/runs/${run}/events/0000.jsonl`, cookie)).text();
     expect(events.trimEnd().split('\n')).toHaveLength(3);
     expect(files[0]!.size).toBe(Buffer.byteLength(events));
