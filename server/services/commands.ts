@@ -6,6 +6,10 @@ import type { Logger } from '../logger.js';
 
 /** Presence pub/sub channel: "<tenant id>\n<run id>" when a run gets a command. */
 const CHANNEL = 'run-commands';
+/** Waiter key of pauses that only shutdown ends (no tenant id contains a newline, so no run's key is this). */
+const SHUTDOWN = '\nshutdown';
+/** How long a refused poll (401/403) waits before its answer, so a client retrying at once is paced. */
+export const REFUSED_POLL_PAUSE_MS = 1_000;
 /** Commands one answer carries at most; the cursor resumes after the last one. */
 export const MAX_COMMANDS_PER_POLL = 100;
 export const COMMAND_TYPES = ['pause', 'resume', 'kill', 'inject_hint', 'override_action'] as const;
@@ -82,6 +86,20 @@ export class CommandHub {
         this.unlisten(key, wake);
       }
     }
+  }
+
+  /** Resolves after ms, or at once when the server shuts down (pacing that must not delay a shutdown). */
+  idle(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.unlisten(SHUTDOWN, done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.listen(SHUTDOWN, done);
+    });
   }
 
   /** Releases every held poll (each answers what it has) and answers new polls at once: the server is stopping. */

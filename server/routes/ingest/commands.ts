@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { ApiError } from '../../errors.js';
 import { route, RUN_ID } from '../../http/route.js';
 import { sendJson } from '../../http/send-json.js';
-import { commandView } from '../../services/commands.js';
+import { commandView, REFUSED_POLL_PAUSE_MS } from '../../services/commands.js';
 import { runTarget } from '../../services/ingest.js';
 
 /** A cursor is a command's position in its run: 1 to 15 digits. */
@@ -42,7 +42,8 @@ function parseWait(req: Request, holdMs: number): number {
  * commands after the cursor, else holds until one is issued (on any replica) or the hold ends.
  * Delivery is at-least-once: the cursor moves only when the client sends the new one back. A run
  * the server has never heard of simply has no commands. The poll neither creates the run nor
- * counts as a heartbeat (the SDK heartbeats on its own).
+ * counts as a heartbeat (the SDK heartbeats on its own). A refused poll (401/403) is answered
+ * after a pause, as the SDK retries at once.
  */
 export const commandPollRoutes = [
   route({
@@ -51,6 +52,8 @@ export const commandPollRoutes = [
     auth: 'dsn',
     params: { run_id: RUN_ID },
     badParam: 422,
+    // SDK 0.1.14 polls again at once after any refusal: a revoked key would spin without this.
+    refusalPauseMs: REFUSED_POLL_PAUSE_MS,
     handler: async (req, res, ctx) => {
       const target = runTarget(req);
       const after = parseCursor(req);
