@@ -31,7 +31,10 @@ export interface CommandHubOptions {
 export class CommandHub {
   private readonly waiters = new Map<string, Set<() => void>>();
   private closed = false;
-  /** 'hold' (tenant id, run id) each time a poll starts waiting: lets tests and metrics see a held poll without guessing. */
+  /**
+   * 'hold' (tenant id, run id) each time a poll starts waiting, 'gone' when a poll's client went
+   * away: lets tests and metrics see held polls without guessing.
+   */
   readonly events = new EventEmitter();
 
   constructor(
@@ -82,10 +85,19 @@ export class CommandHub {
         if (rows.length || this.closed || signal.aborted || left <= 0) return rows;
         this.events.emit('hold', tenantId, runId);
         await pause(Math.min(left, this.opts.recheckMs), woken, signal);
+        if (signal.aborted) return []; // nobody is left to answer
       } finally {
         this.unlisten(key, wake);
+        if (signal.aborted) this.events.emit('gone', tenantId, runId);
       }
     }
+  }
+
+  /** Polls waiting right now, on this process. */
+  get heldPolls(): number {
+    let n = 0;
+    for (const [key, set] of this.waiters) if (key !== SHUTDOWN) n += set.size;
+    return n;
   }
 
   /** Resolves after ms, or at once when the server shuts down (pacing that must not delay a shutdown). */

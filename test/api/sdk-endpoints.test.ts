@@ -265,6 +265,21 @@ describe.each(PROFILES)('SDK ledger endpoints and the commands channel on %s bac
     expect(page.commands.map((c) => c.command_id)).toEqual([cmd.command_id]);
   });
 
+  it.skipIf(skip)('commands: a held poll whose client goes away is dropped (it waits no more)', async () => {
+    const run = `run_gone_${rid(4)}`;
+    const hub = s.ctx.commands;
+    const isHeld = held(hub, run);
+    const abort = new AbortController();
+    const pending = fetch(`${s.api}/runs/${run}/commands`, { headers: { authorization: `Bearer ${t.key}` }, signal: abort.signal }).catch((err: unknown) => err);
+    await isHeld;
+    expect(hub.heldPolls).toBeGreaterThan(0);
+    const gone = new Promise<void>((resolve) => hub.events.on('gone', (_t: string, r: string) => r === run && resolve()));
+    abort.abort();
+    await gone;
+    expect(await pending).toBeInstanceOf(Error);
+    expect(hub.heldPolls).toBe(0);
+  });
+
   it.skipIf(skip)('commands: an unknown run answers an empty list, never an error; bad cursors and waits are 422', async () => {
     expect(await poll(`run_unknown_${rid(4)}`, '?wait=0')).toEqual({ commands: [], cursor: null });
     expect(await poll(`run_unknown_${rid(4)}`, '?cursor=17&wait=0')).toEqual({ commands: [], cursor: '17' });
