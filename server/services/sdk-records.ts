@@ -81,7 +81,7 @@ export interface Assembled {
 
 function assemble(field: string, list: Entry[]): Assembled | undefined {
   if (!list.length) return undefined;
-  const lastModified = new Date(Math.max(...list.map((e) => e.lastModified.getTime())));
+  const lastModified = new Date(list.reduce((m, e) => Math.max(m, e.lastModified.getTime()), 0));
   return { text: JSON.stringify({ [field]: list.map((e) => e.body) }), lastModified };
 }
 

@@ -69,7 +69,7 @@ async function listBundle(ctx: AppContext, keys: BundleKeys): Promise<BundleFile
     const current = pieces.filter((p) => (p.base ? p.seq === base : p.seq > base));
     if (!current.length) continue;
     const size = current.reduce((s, p) => s + p.size, 0);
-    const last = new Date(Math.max(...current.map((p) => p.lastModified.getTime())));
+    const last = new Date(current.reduce((m, p) => Math.max(m, p.lastModified.getTime()), 0));
     files.set(path, { path, size, last_modified: last.toISOString() });
   }
   const [sideEffects, outcomes, candidates] = await Promise.all([sideEffectFiles(objects, keys), assembleOutcomes(objects, keys), assembleEvalCandidates(objects, keys)]);
