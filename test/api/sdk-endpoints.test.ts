@@ -407,6 +407,18 @@ describe.skipIf(!productionAvailable())('the commands channel across two server 
     expect(await pollOn(b.api, run, `?cursor=${page.cursor}&wait=0`)).toEqual({ commands: [], cursor: page.cursor });
   });
 
+  it('commands issued on both processes at once are numbered without gaps or repeats, and a poll gets them all in order', async () => {
+    const run = `run_both_${rid(4)}`;
+    await s.ctx.stores.metadata.touchRuns([{ tenant_id: t.id, run_id: run, seen_at: Date.now() }]);
+    const issued = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => (i % 2 ? issueOn(b.api, cookieB, run, { type: 'inject_hint', payload: { text: `h${i}` } }) : issueOn(s.api, cookieA, run, { type: 'inject_hint', payload: { text: `h${i}` } }))),
+    );
+    const page = await pollOn(b.api, run);
+    expect(page.commands.map((c) => c.cursor)).toEqual(Array.from({ length: 12 }, (_, i) => String(i + 1)));
+    expect(page.commands.map((c) => c.command_id).sort()).toEqual(issued.map((c) => c.command_id).sort());
+    expect(page.cursor).toBe('12');
+  });
+
   it('a poll held on the first process is released by a command issued on the second', async () => {
     const run = `run_wake_${rid(4)}`;
     await s.ctx.stores.metadata.touchRuns([{ tenant_id: t.id, run_id: run, seen_at: Date.now() }]);
