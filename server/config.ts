@@ -24,6 +24,8 @@ export const CONFIG_VARIABLES = [
   'AUGUR_ADMIN_PASSWORD',
   'AUGUR_LOG_LEVEL',
   'AUGUR_SCRYPT_LOG_N',
+  'AUGUR_COMMANDS_HOLD_MS',
+  'AUGUR_COMMANDS_RECHECK_MS',
 ] as const;
 
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
@@ -57,6 +59,10 @@ export interface Config {
   logLevel: string;
   /** log2 of scrypt's N. 17 is OWASP's recommendation; tests lower it to stay fast. */
   scryptLogN: number;
+  /** How long GET /runs/{id}/commands holds a poll that finds nothing. The SDK gives up after 30 s (its 25 s poll + 5 s), so stay below that. */
+  commandsHoldMs: number;
+  /** A held poll re-checks the store this often, so a lost wake-up message only delays a command. */
+  commandsRecheckMs: number;
 }
 
 export class ConfigError extends Error {
@@ -168,6 +174,8 @@ export function loadConfig(env: Env = process.env): Config {
     adminPassword,
     logLevel,
     scryptLogN: int('AUGUR_SCRYPT_LOG_N', 17, 10, 20),
+    commandsHoldMs: int('AUGUR_COMMANDS_HOLD_MS', 25_000, 0, 120_000),
+    commandsRecheckMs: int('AUGUR_COMMANDS_RECHECK_MS', 5_000, 100, 600_000),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -8,6 +8,7 @@ import type { DsnCache } from './services/dsn-cache.js';
 import type { RunIndexWriter } from './services/run-index.js';
 import type { Appender } from './services/appends.js';
 import type { LastUsedBatch } from './services/last-used.js';
+import type { CommandHub } from './services/commands.js';
 
 export interface Stores {
   objects: ObjectStore;
@@ -26,6 +27,8 @@ export interface AppContext {
   appends: Appender;
   /** Read tokens' last use, written in batches. */
   tokenUse: LastUsedBatch;
+  /** The intervention channel: issued commands and held polls. */
+  commands: CommandHub;
   /** Injected so tests can move time without sleeping. */
   now: () => number;
 }

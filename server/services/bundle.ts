@@ -10,6 +10,12 @@ export const MODELIO_RELPATH_RE = /^(?:[0-9]{4,6}|run)-[a-z0-9_]{1,32}-(?:0|[1-9
 export const SCREENSHOT_KINDS = ['pre', 'post', 'target', 'diff'] as const;
 export type ScreenshotKind = (typeof SCREENSHOT_KINDS)[number];
 export const MAX_STEP_INDEX = 999_999;
+/** A side effect id becomes part of a key (`side_effects/NNNN-<id>.json`): a safe alphabet, 1 to 128 characters. */
+export const SIDE_EFFECT_ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+export const SIDE_EFFECT_STATUSES = ['intent_only', 'committed', 'aborted'] as const;
+export type SideEffectStatus = (typeof SIDE_EFFECT_STATUSES)[number];
+/** `side_effects/<name>.json`: the step index (NNNN) and the side effect id. */
+export const SIDE_EFFECT_NAME_RE = /^([0-9]{4,6})-([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
 /** Tenant, user, DSN and token ids. */
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -89,6 +95,50 @@ export class BundleKeys {
   log(name: string): string {
     check(LOG_NAME_RE.test(name), 'log name');
     return `${this.prefix}logs/${name}.log`;
+  }
+  /** The run's reasoning records, one JSON line each (appended). */
+  get reasoning(): string {
+    return `${this.prefix}events/reasoning.jsonl`;
+  }
+  /** Side effect name as in the bundle: `NNNN-<side_effect_id>`. */
+  static sideEffectName(step: number, id: string): string {
+    check(SIDE_EFFECT_ID_RE.test(id), 'side effect id');
+    return `${nnnn(step)}-${id}`;
+  }
+  /**
+   * Server-only records the readable files are assembled from (one object per entry, so concurrent
+   * writers from several replicas never overwrite each other's entries): never at a read URL, as
+   * no read path parameter may start with a dot.
+   */
+  get recordsPrefix(): string {
+    return `${this.prefix}.records/`;
+  }
+  /** One state of one side effect: `.records/side_effects/NNNN-<id>/<status>.json`. */
+  sideEffectState(name: string, status: SideEffectStatus): string {
+    check(SIDE_EFFECT_NAME_RE.test(name), 'side effect name');
+    check((SIDE_EFFECT_STATUSES as readonly string[]).includes(status), 'side effect status');
+    return `${this.recordsPrefix}side_effects/${name}/${status}.json`;
+  }
+  sideEffectStates(name: string): string {
+    check(SIDE_EFFECT_NAME_RE.test(name), 'side effect name');
+    return `${this.recordsPrefix}side_effects/${name}/`;
+  }
+  get sideEffectsRecordsPrefix(): string {
+    return `${this.recordsPrefix}side_effects/`;
+  }
+  /** One outcome: the session's (`session.json`) or one step's (`step-NNNN.json`). */
+  outcome(step: number | 'session'): string {
+    return `${this.recordsPrefix}outcomes/${step === 'session' ? 'session' : `step-${nnnn(step)}`}.json`;
+  }
+  get outcomesPrefix(): string {
+    return `${this.recordsPrefix}outcomes/`;
+  }
+  /** One eval candidate per step index. */
+  evalCandidate(step: number): string {
+    return `${this.recordsPrefix}eval_candidates/${nnnn(step)}.json`;
+  }
+  get evalCandidatesPrefix(): string {
+    return `${this.recordsPrefix}eval_candidates/`;
   }
   get findings(): string {
     return `${this.prefix}diagnostics/findings.json`;

@@ -1,12 +1,13 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import { translateDbError } from './errors.js';
+import { ConflictError, translateDbError } from './errors.js';
 import { migrationSource } from './migrations/index.js';
 import type {
   Dsn,
   ManifestFields,
   MetadataStore,
   ReadToken,
+  RunCommand,
   RunListQuery,
   RunRow,
   RunTouch,
@@ -360,5 +361,30 @@ export class KnexMetadataStore implements MetadataStore {
       { column: 'run_id', order: 'desc' },
     ]).limit(q.limit);
     return rows.map(runRow);
+  }
+
+  // run commands
+  async addRunCommand(c: Omit<RunCommand, 'seq'>): Promise<RunCommand> {
+    // max + 1 under the primary key: a concurrent issuer that took the same seq makes this insert
+    // fail (on Postgres only once the other commits), and the retry takes the next one.
+    for (let attempt = 1; ; attempt++) {
+      const last = await this.db('run_commands').where({ tenant_id: c.tenant_id, run_id: c.run_id }).max({ m: 'seq' }).first();
+      const row: RunCommand = { ...c, seq: Number(last?.m ?? 0) + 1 };
+      try {
+        await this.run(() => this.db('run_commands').insert(row));
+        return row;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 50) throw err;
+      }
+    }
+  }
+
+  async listRunCommands(tenantId: string, runId: string, afterSeq: number, limit: number): Promise<RunCommand[]> {
+    const rows = await this.db('run_commands')
+      .where({ tenant_id: tenantId, run_id: runId })
+      .andWhere('seq', '>', afterSeq)
+      .orderBy('seq', 'asc')
+      .limit(limit);
+    return rows.map((r: Record<string, unknown>) => ({ ...(r as unknown as RunCommand), seq: Number(r.seq), issued_at: Number(r.issued_at) }));
   }
 }

@@ -89,6 +89,20 @@ export interface RunListQuery {
   q?: string;
 }
 
+/** An operator's intervention command to a live run; `seq` numbers the run's commands from 1. */
+export interface RunCommand {
+  tenant_id: string;
+  run_id: string;
+  seq: number;
+  command_id: string;
+  type: string;
+  /** JSON object text, or null. */
+  payload: string | null;
+  issued_by: string;
+  issued_by_email: string;
+  issued_at: number;
+}
+
 export interface TenantCounts {
   users: number;
   dsns: number;
@@ -141,4 +155,9 @@ export interface MetadataStore {
   touchRuns(touches: RunTouch[]): Promise<void>;
   getRun(tenantId: string, runId: string): Promise<RunRow | undefined>;
   listRuns(q: RunListQuery): Promise<RunRow[]>;
+
+  /** Stores a command as the run's next (seq = last + 1, allocated safely under concurrent issuers). */
+  addRunCommand(c: Omit<RunCommand, 'seq'>): Promise<RunCommand>;
+  /** A run's commands after `afterSeq`, oldest first, at most `limit`. */
+  listRunCommands(tenantId: string, runId: string, afterSeq: number, limit: number): Promise<RunCommand[]>;
 }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStores, type Stores } from '../../server/bootstrap.js';
+import { openStores } from '../../server/bootstrap.js';
+import type { Stores } from '../../server/context.js';
 import { createLogger } from '../../server/logger.js';
 import { TenantAdmin } from '../../server/services/tenants.js';
 import { createBackends, PROFILES, productionAvailable, rid, type TestBackends } from '../helpers/backends.js';

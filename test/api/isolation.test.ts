@@ -1,4 +1,3 @@
-import { BundleKeys } from '../../server/services/bundle.js';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../server/routes/index.js';
@@ -21,9 +20,16 @@ const CASES: Record<string, { file: string; traversal: string[] }> = {
   '/runs/:run_id/modelio/:relpath': { file: 'modelio/0001-planner-0.json', traversal: ['modelio/..%2F..%2Fmanifest.json', 'modelio/%2e%2e', 'modelio/0001-planner-0.json%00'] },
   '/runs/:run_id/logs/:name.log': { file: 'logs/run.log', traversal: ['logs/..%2Frun.log', 'logs/%2e%2e.log', 'logs/run%00.log', `logs/${'l'.repeat(129)}.log`] },
   '/runs/:run_id/diagnostics/findings.json': { file: 'diagnostics/findings.json', traversal: [] },
+  '/runs/:run_id/side_effects/:name.json': { file: 'side_effects/0001-se_1.json', traversal: ['side_effects/..%2F0001-se_1.json', 'side_effects/0001-se_1%00.json', 'side_effects/0001-..%2F..%2Fmanifest.json', 'side_effects/0001-se_1%2Fcommitted.json'] },
+  '/runs/:run_id/events/reasoning.jsonl': { file: 'events/reasoning.jsonl', traversal: ['events/reasoning%00.jsonl', 'events/..%2Freasoning.jsonl'] },
+  '/runs/:run_id/outcomes.json': { file: 'outcomes.json', traversal: [] },
+  '/runs/:run_id/eval_candidates.json': { file: 'eval_candidates.json', traversal: [] },
+  '/runs/:run_id/files': { file: 'files', traversal: [] },
+  '/runs/:run_id/commands.json': { file: 'commands.json', traversal: [] },
 };
 
-const RUN_ROUTES = ROUTES.filter((r) => r.method === 'get' && r.path.startsWith('/runs/:run_id/')).map((r) => r.path);
+// Read routes only: the SDK's command poll (DSN key) scopes by the key's tenant and has its own isolation test.
+const RUN_ROUTES = ROUTES.filter((r) => r.method === 'get' && r.auth !== 'dsn' && r.path.startsWith('/runs/:run_id/')).map((r) => r.path);
 
 /** Run ids that try to leave the run or the tenant once decoded. */
 function runTraversals(otherTenantId: string): string[] {
@@ -63,9 +69,7 @@ const marker = (tenant: TestTenant) => `marker-of-${tenant.slug}`;
 
 async function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
   const m = marker(tenant);
-  const iteration = { step_id: `${runId}/step/0001-b`, step_index: 1, marker: m };
-  await s.ctx.stores.objects.put(new BundleKeys(tenant.id, runId).stepIteration(1, '0a1b2c3d'), JSON.stringify(iteration), { contentType: 'application/json' });
-  return seedRun(s.ctx, tenant.id, runId, {
+  const keys = await seedRun(s.ctx, tenant.id, runId, {
     manifest: { marker: m },
     steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }],
     trace: { session: { status: 'running', marker: m }, steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }] },
@@ -74,6 +78,19 @@ async function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
     screenshots: [[1, 'post']],
     modelio: [['0001-planner-0.json', { request: { marker: m } }]],
   });
+  const { objects } = s.ctx.stores;
+  const json = (v: unknown) => JSON.stringify(v);
+  await Promise.all([
+    objects.put(keys.stepIteration(1, '0a1b2c3d'), json({ step_id: `${runId}/step/0001-b`, step_index: 1, marker: m }), { contentType: 'application/json' }),
+    objects.put(keys.sideEffectState('0001-se_1', 'committed'), json({ side_effect_id: 'se_1', step_index: 1, status: 'committed', marker: m }), { contentType: 'application/json' }),
+    // Its id carries the marker, so the file list shows whose run it is.
+    objects.put(keys.sideEffectState(`0002-${m}`, 'intent_only'), json({ side_effect_id: m, step_index: 2, status: 'intent_only' }), { contentType: 'application/json' }),
+    objects.put(keys.outcome('session'), json({ scope: 'session', marker: m }), { contentType: 'application/json' }),
+    objects.put(keys.evalCandidate(1), json({ step_index: 1, marker: m }), { contentType: 'application/json' }),
+    s.ctx.appends.append(keys.reasoning, Buffer.from(`${json({ text: m })}\n`), null, 'application/x-ndjson'),
+    s.ctx.commands.issue({ tenantId: tenant.id, runId, type: 'inject_hint', payload: { text: m }, userId: 'u', email: 'u@example.com', now: Date.now() }),
+  ]);
+  return keys;
 }
 
 it('every GET route of a run has an isolation case', () => {

@@ -130,4 +130,22 @@ describe.each(drivers)('metadata store contract: %s', (driver) => {
     const tenants = await store.listTenants();
     expect(tenants.find((t) => t.id === other.id)?.counts).toEqual({ users: 0, dsns: 0, runs: 25 });
   });
+
+  it.skipIf(skip)('run commands: concurrent issuers get consecutive seqs of their run, listed in order after a cursor, per tenant and run', async () => {
+    const other = await store.createTenant({ id: randomUUID(), slug: `cmd-${driver}`, name: 'C', modelio_enabled: false });
+    const add = (tenantId: string, runId: string, i: number) =>
+      store.addRunCommand({ tenant_id: tenantId, run_id: runId, command_id: randomUUID(), type: 'inject_hint', payload: JSON.stringify({ text: `h${i}` }), issued_by: 'u', issued_by_email: 'u@example.com', issued_at: 1000 + i });
+    const rows = await Promise.all(Array.from({ length: 20 }, (_, i) => add(tenant.id, 'run_cmd', i)));
+    expect(rows.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await add(other.id, 'run_cmd', 99);
+    await add(tenant.id, 'run_other', 98);
+    const all = await store.listRunCommands(tenant.id, 'run_cmd', 0, 100);
+    expect(all.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(all.map((r) => r.command_id).sort()).toEqual(rows.map((r) => r.command_id).sort());
+    expect(typeof all[0]!.issued_at).toBe('number');
+    expect((await store.listRunCommands(tenant.id, 'run_cmd', 17, 100)).map((r) => r.seq)).toEqual([18, 19, 20]);
+    expect((await store.listRunCommands(tenant.id, 'run_cmd', 0, 5)).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect((await store.listRunCommands(other.id, 'run_cmd', 0, 100)).map((r) => r.payload)).toEqual([JSON.stringify({ text: 'h99' })]);
+    expect(await store.listRunCommands(tenant.id, 'run_none', 0, 100)).toEqual([]);
+  });
 });

@@ -1,4 +1,5 @@
 import type { RouteDef } from '../../http/route.js';
+import { commandPollRoutes } from './commands.js';
 import { eventRoutes } from './events.js';
 import { heartbeatRoutes } from './heartbeat.js';
 import { judgeDecisionRoutes } from './judge-decisions.js';
@@ -6,10 +7,11 @@ import { logRoutes } from './logs.js';
 import { manifestRoutes } from './manifest.js';
 import { modelioRoutes } from './modelio.js';
 import { screenshotRoutes } from './screenshots.js';
+import { sdkRecordRoutes } from './sdk-records.js';
 import { stepRoutes } from './steps.js';
 import { traceRoutes } from './trace.js';
 
-/** The SDK's ingest endpoints (DSN bearer auth). */
+/** The SDK's endpoints (DSN bearer auth). */
 export const ingestRoutes: RouteDef[] = [
   ...manifestRoutes,
   ...traceRoutes,
@@ -20,4 +22,6 @@ export const ingestRoutes: RouteDef[] = [
   ...modelioRoutes,
   ...logRoutes,
   ...heartbeatRoutes,
+  ...sdkRecordRoutes,
+  ...commandPollRoutes,
 ];
