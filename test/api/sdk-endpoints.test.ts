@@ -338,7 +338,7 @@ describe.each(PROFILES)('SDK ledger endpoints and the commands channel on %s bac
       await expectError(await dsn('POST', `/runs/${run}/${path}`, {}, `aug_00000000_${'A'.repeat(43)}`), 403, 'unknown_key');
     }
     await expectError(await fetch(`${s.api}/runs/${run}/commands`), 401, 'not_authenticated');
-    await expectError(await dsn('GET', `/runs/${run}/commands?wait=0`, undefined, token), 401, 'invalid_credential');
+    await expectError(await dsn('GET', `/runs/${run}/commands?wait=0`, undefined, token), 403, 'forbidden');
     await expectError(await send('POST', `${s.api}/runs/${run}/commands`, undefined, { type: 'pause' }), 401, 'not_authenticated');
     await expectError(await send('POST', `${s.api}/runs/${run}/commands`, undefined, { type: 'pause' }, { authorization: `Bearer ${token}` }), 403, 'forbidden');
     await expectError(await send('POST', `${s.api}/runs/${run}/commands`, undefined, { type: 'pause' }, { authorization: `Bearer ${t.key}` }), 403, 'forbidden');
