@@ -30,6 +30,7 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
   let server: TestServer;
   let owner: TestTenant;
   let other: TestTenant;
+  let empty: TestTenant;
   let browser: Browser;
   let page: Page;
   let ing: Ingest;
@@ -53,6 +54,7 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     server = await startTestServer('embedded');
     owner = await server.tenant({ admin: true });
     other = await server.tenant();
+    empty = await server.tenant();
     ing = new Ingest(server.api, owner.key);
     await seedRun(ing, { runId: 'run_login_failed', status: 'failed', shots: [0, 1, 2], tags: { env: 'local', task: 'log in as alice' } });
     await seedRun(ing, {
@@ -137,6 +139,14 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     expect(await rowsShown()).toHaveLength(5);
   });
 
+  it('picks up a new run without a reload', async () => {
+    const marker = await page.evaluate(() => ((window as unknown as { __same: number }).__same = Math.random()));
+    await seedRun(ing, { runId: 'run_arrived_later', status: 'succeeded', steps: [fixtureSteps()[0]!] });
+    await server.ctx.runIndex.flush();
+    await page.locator('[data-run-id=run_arrived_later]').waitFor({ timeout: 15_000 });
+    expect(await page.evaluate(() => (window as unknown as { __same?: number }).__same)).toBe(marker);
+  });
+
   it('opens a run, steps through it with the keyboard and draws the click where it landed', async () => {
     await page.click('[data-run-id=run_login_failed] a.run-id');
     await page.waitForURL(/\/runs\/run_login_failed$/);
@@ -178,7 +188,7 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     await page.click('[data-testid=subtab-modelio]');
     await page.locator('[data-testid=modelio] .msg.assistant').getByText('click target 2').waitFor();
     await page.click('[data-testid=subtab-details]');
-    await page.locator('[data-testid=step-details] .judges').getByText('url_is_dashboard').waitFor();
+    await page.locator('[data-testid=step-details] .judges').getByText('url_is_dashboard', { exact: true }).waitFor();
   });
 
   it("opens a diagnostic finding's evidence", async () => {
@@ -193,11 +203,27 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     await page.locator('[aria-current=step][data-step="2"]').waitFor();
   });
 
+  it('shows step logs with line anchors', async () => {
+    await page.click('[role=tab]:has-text("Step 2")');
+    await page.click('[data-testid=subtab-logs]');
+    const log = page.locator('[data-testid=log]');
+    await log.getByText('still on /login after 3000 ms').waitFor();
+    await log.locator('#L3 a.ln').click();
+    await page.waitForURL(/\/runs\/run_login_failed\/logs\/step-2#L3$/);
+    await page.locator('[data-testid=log] #L3.hl').waitFor();
+    // A deep link to the line opens the same view.
+    await page.goto(`${server.url}/runs/run_login_failed/logs/step-2#L2`);
+    await page.locator('[data-testid=log] #L2.hl').getByText('waiting for navigation').waitFor();
+  });
+
   it('watches a live run gain a step', async () => {
     await page.goto(`${server.url}/runs/run_live`);
     await page.locator('[data-testid=timeline] li').first().waitFor();
     expect(await page.locator('[data-testid=timeline] li').count()).toBe(1);
     await page.locator('.run-head .live').waitFor();
+    // This server has no intervention commands yet (not in its OpenAPI document): no controls.
+    const routes = (await (await fetch(`${server.api}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(await page.locator('[data-testid=controls]').count()).toBe(routes.paths['/runs/{run_id}/commands'] ? 1 : 0);
     await ing.step('run_live', { ...fixtureSteps()[1]!, step_id: 'run_live/step/0001' });
     await ing.screenshot('run_live', 1, 'pre', loginPage(1280, 800, 1));
     // No step in the URL: the page follows the newest step of a live run.
@@ -250,9 +276,12 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     expect(await banner.textContent()).toContain(other.slug);
     await waitRows(['run_other_tenant']);
     await shot('impersonating');
+    await page.selectOption('[data-testid=tenant-switcher]', empty.slug);
+    await page.locator('[data-testid=no-runs]').getByText('export AUGUR_DSN=').waitFor();
+    await shot('no-runs');
     await banner.getByRole('button', { name: 'Stop impersonating' }).click();
     await banner.waitFor({ state: 'detached' });
-    await waitRows(['run_checkout_ok', 'run_live', 'run_login_failed', BRANCH, 'run_long']);
+    await waitRows(['run_arrived_later', 'run_checkout_ok', 'run_live', 'run_login_failed', BRANCH, 'run_long']);
   });
 
   it('shows what went wrong for a missing run, then signs out', async () => {

@@ -62,13 +62,15 @@ export function RunPage({ me, id, step, log }: { me: Me; id: string; step?: numb
 
   const loc = useLocation();
   const shotParam = new URLSearchParams(loc.search).get('shot') ?? undefined;
-  const [side, setSide] = useState<Side>(log ? 'step' : 'step');
+  const [side, setSide] = useState<Side>('step');
   useEffect(() => {
     if (new URLSearchParams(loc.search).get('panel') === 'diagnostics') setSide('diagnostics');
   }, [loc.search]);
 
   // No step in the URL: a live run follows its newest step, a finished one opens at its first.
-  const selectedIndex = step ?? (live ? steps[steps.length - 1]?.step_index : steps[0]?.step_index);
+  // A step's log (`logs/step-N`) keeps that step on screen.
+  const logStep = log && /^step-(\d+)$/.exec(log) ? Number(/^step-(\d+)$/.exec(log)![1]) : undefined;
+  const selectedIndex = step ?? logStep ?? (live ? steps[steps.length - 1]?.step_index : steps[0]?.step_index);
   const pos = steps.findIndex((s) => s.step_index === selectedIndex);
   const selected = pos >= 0 ? steps[pos] : undefined;
 

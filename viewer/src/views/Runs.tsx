@@ -52,13 +52,17 @@ function tagMatch(r: RunRow, tag: string): boolean {
   return v !== undefined && String(v).toLowerCase() === m[2]!.trim().toLowerCase();
 }
 
+/** The SDK names a branch run `<parent>:branch:<8 hex>`: the parent when the list does not say. */
+const BRANCH_ID = /^(.+):branch:[0-9a-f]{8}$/;
+const parentOf = (r: RunRow): string | undefined => r.parent_run_id ?? BRANCH_ID.exec(r.run_id)?.[1];
+
 /** Child runs (branch_context.parent_run_id, or a shared group id) nested under their parent row. */
 function group(rows: RunRow[]): RunRow[] {
   const byId = new Map(rows.map((r) => [r.run_id, { ...r, children: [] as RunRow[] }]));
   const out: RunRow[] = [];
   const groups = new Map<string, RunRow>();
   for (const r of byId.values()) {
-    const parentId = r.parent_run_id ?? undefined;
+    const parentId = parentOf(r);
     const parent = parentId ? byId.get(parentId) : undefined;
     if (parent && parent !== r) parent.children!.push(r);
     else if (parentId || r.group_id) {
