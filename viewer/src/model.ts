@@ -1,4 +1,4 @@
-import { isObj, num, str } from './util';
+import { isObj, num, str } from './util.js';
 
 /** What the views need from the API's documents, read leniently: fields land at different times. */
 export interface Tenant {

@@ -1,5 +1,5 @@
-import type { Step } from './model';
-import { isObj, num, str } from './util';
+import type { Step } from './model.js';
+import { isObj, num, str } from './util.js';
 
 /**
  * What an action looks like on its screenshot, in the screenshot's natural pixels. Actions carry

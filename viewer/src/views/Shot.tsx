@@ -36,11 +36,12 @@ export function Shot(props: { src: string; step: Step; overlay: boolean; fit: bo
 function ActionOverlay({ step, w, h }: { step: Step; w: number; h: number }) {
   const o = overlayOf(step, w);
   const r = Math.max(6, Math.round(Math.max(w, h) / 90));
-  const label = (p: Point, text: string, cls: string) => {
+  // Labels sit above-right of their point; the typed text goes below it so both stay readable.
+  const label = (p: Point, text: string, cls: string, below = false) => {
     const fs = Math.max(11, Math.round(r * 1.3));
     const tw = Math.min(w * 0.6, text.length * fs * 0.62 + fs);
     const x = Math.min(Math.max(0, p.x + r * 1.5), Math.max(0, w - tw));
-    const y = Math.min(Math.max(fs * 1.6, p.y - r), h);
+    const y = Math.min(Math.max(fs * 1.6, below ? p.y + r * 2.5 + fs * 1.4 : p.y - r), h);
     return (
       <g className={cls}>
         <rect x={x} y={y - fs * 1.4} width={tw} height={fs * 1.7} rx={fs * 0.3} />
@@ -77,7 +78,7 @@ function ActionOverlay({ step, w, h }: { step: Step; w: number; h: number }) {
       {o.scroll && anchor && (
         <line className="ov-scroll" x1={anchor.x} y1={anchor.y} x2={anchor.x + Math.sign(o.scroll.x) * r * 6} y2={anchor.y + Math.sign(o.scroll.y) * r * 6} />
       )}
-      {o.text && label(anchor ?? { x: r, y: r * 4 }, `⌨ ${o.text}`, 'ov-text')}
+      {o.text && label(anchor ?? { x: r, y: r * 4 }, `⌨ ${o.text}`, 'ov-text', true)}
     </svg>
   );
 }
