@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { evidenceTarget, isLive, normaliseFinding, stepFlag, type Step } from '../../viewer/src/model.js';
 import { overlayOf, spaceScale } from '../../viewer/src/overlay.js';
+import { groupRuns, tagMatch } from '../../viewer/src/runs-model.js';
 
 /** The viewer's pure rules: where an action is drawn, which steps stand out, where evidence leads. */
 describe('viewer overlay geometry', () => {
@@ -62,5 +63,34 @@ describe('viewer step and finding rules', () => {
     expect(isLive({ run_id: 'a', status: 'running', last_heartbeat: '2026-12-01T11:59:30Z' }, now)).toBe(true);
     expect(isLive({ run_id: 'a', status: 'running', last_heartbeat: '2026-12-01T11:58:00Z' }, now)).toBe(false);
     expect(isLive({ run_id: 'a', status: 'succeeded', last_heartbeat: '2026-12-01T11:59:59Z' }, now)).toBe(false);
+  });
+});
+
+describe('viewer runs list rules', () => {
+  it('filters on a tag as key=value, key:value or a bare key', () => {
+    const r = { run_id: 'a', tags: { env: 'CI', team: 'web' } };
+    expect(tagMatch(r, '')).toBe(true);
+    expect(tagMatch(r, 'env=ci')).toBe(true);
+    expect(tagMatch(r, 'env: ci')).toBe(true);
+    expect(tagMatch(r, 'env=prod')).toBe(false);
+    expect(tagMatch(r, 'team')).toBe(true);
+    expect(tagMatch({ run_id: 'b' }, 'team')).toBe(false);
+  });
+
+  it('nests child runs under their parent row, with a stand-in when the parent is not listed', () => {
+    const rows = [
+      { run_id: 'p', created_at: 't' },
+      { run_id: 'p:branch:1a2b3c4d', created_at: 't' },
+      { run_id: 'c2', parent_run_id: 'p', created_at: 't' },
+      { run_id: 'orphan', parent_run_id: 'gone', created_at: 't' },
+      { run_id: 'g1', group_id: 'G', created_at: 't' },
+      { run_id: 'g2', group_id: 'G', created_at: 't' },
+      { run_id: 'solo', group_id: 'H', created_at: 't' },
+    ];
+    const out = groupRuns(rows);
+    expect(out.map((r) => r.run_id)).toEqual(['p', 'gone', 'group G', 'solo']);
+    expect(out[0]!.children!.map((r) => r.run_id)).toEqual(['p:branch:1a2b3c4d', 'c2']);
+    expect(out[1]!.children!.map((r) => r.run_id)).toEqual(['orphan']);
+    expect(out[2]!.children!.map((r) => r.run_id)).toEqual(['g1', 'g2']);
   });
 });

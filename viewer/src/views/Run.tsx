@@ -162,7 +162,7 @@ export function RunPage({ me, id, step, log }: { me: Me; id: string; step?: numb
         <Timeline steps={steps} selected={selectedIndex} id={id} findings={findings.data ?? []} />
         <section className="viewer-pane">
           {selected ? (
-            <StepShots key={`${selected.step_index}-${shotParam ?? ""}`} id={id} step={selected} files={files.data} initial={shotParam} serverDiff={hasServerDiff} />
+            <StepShots key={`${selected.step_index}-${shotParam ?? ""}`} next={steps[pos + 1]} id={id} step={selected} files={files.data} initial={shotParam} serverDiff={hasServerDiff} />
           ) : (
             <div className="empty">{steps.length === 0 ? (live ? 'Waiting for the first step…' : 'This run has no steps.') : `Step ${step} is not in this run.`}</div>
           )}
@@ -236,7 +236,14 @@ function Timeline({ steps, selected, id, findings }: { steps: Step[]; selected?:
 
 const SHOT_KINDS = ['pre', 'post', 'target', 'diff'] as const;
 
-function StepShots({ id, step, files, initial, serverDiff }: { id: string; step: Step; files?: FileEntry[]; initial?: string; serverDiff: boolean }) {
+function StepShots({ id, step, next, files, initial, serverDiff }: { id: string; step: Step; next?: Step; files?: FileEntry[]; initial?: string; serverDiff: boolean }) {
+  // Warm the cache with the next step's first screenshot, so → shows it at once.
+  useEffect(() => {
+    const p = next && (str(next.observation_pre) ?? `screenshots/${nnnn(next.step_index)}_pre.png`);
+    if (!p || !/^screenshots\//.test(p)) return;
+    const t = window.setTimeout(() => (new Image().src = `${API}${runPath(id)}/${p}`), 300);
+    return () => window.clearTimeout(t);
+  }, [id, next]);
   const n = nnnn(step.step_index);
   const listed = (p: string) => files?.some((f) => f.path === p);
   const shots: Array<{ kind: string; path: string }> = [];

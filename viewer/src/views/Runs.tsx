@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Conditional, getJson } from '../api';
 import { useInterval } from '../hooks';
 import { isLive, runCost, STATUSES, type Me, type RunRow } from '../model';
+import { groupRuns, tagMatch } from '../runs-model';
 import { runUrl } from '../router';
 import { ago, between, duration, isObj, usd } from '../util';
 import { Chip, CopyLine, Empty, ErrorView, Link, LiveBadge } from './common';
@@ -40,44 +41,6 @@ interface Filters {
 function filtersFromUrl(): Filters {
   const p = new URLSearchParams(location.search);
   return { status: p.get('status') ?? '', q: p.get('q') ?? '', tag: p.get('tag') ?? '' };
-}
-
-/** `k=v`, `k:v` or a bare key: does the run carry that tag? */
-function tagMatch(r: RunRow, tag: string): boolean {
-  if (!tag) return true;
-  const tags = isObj(r.tags) ? r.tags : {};
-  const m = /^([^=:]+)[=:](.*)$/.exec(tag);
-  if (!m) return Object.keys(tags).some((k) => k.toLowerCase() === tag.toLowerCase());
-  const v = tags[m[1]!.trim()];
-  return v !== undefined && String(v).toLowerCase() === m[2]!.trim().toLowerCase();
-}
-
-/** The SDK names a branch run `<parent>:branch:<8 hex>`: the parent when the list does not say. */
-const BRANCH_ID = /^(.+):branch:[0-9a-f]{8}$/;
-const parentOf = (r: RunRow): string | undefined => r.parent_run_id ?? BRANCH_ID.exec(r.run_id)?.[1];
-
-/** Child runs (branch_context.parent_run_id, or a shared group id) nested under their parent row. */
-function group(rows: RunRow[]): RunRow[] {
-  const byId = new Map(rows.map((r) => [r.run_id, { ...r, children: [] as RunRow[] }]));
-  const out: RunRow[] = [];
-  const groups = new Map<string, RunRow>();
-  for (const r of byId.values()) {
-    const parentId = parentOf(r);
-    const parent = parentId ? byId.get(parentId) : undefined;
-    if (parent && parent !== r) parent.children!.push(r);
-    else if (parentId || r.group_id) {
-      // The parent is on another page (or unknown): a group row stands in for it.
-      const key = parentId ?? `group:${r.group_id}`;
-      let g = groups.get(key);
-      if (!g) {
-        g = { run_id: parentId ?? String(r.group_id), status: undefined, children: [], group_id: parentId ? undefined : r.group_id };
-        groups.set(key, g);
-        out.push(g);
-      }
-      g.children!.push(r);
-    } else out.push(r);
-  }
-  return out;
 }
 
 export function RunsPage({ me }: { me: Me }) {
@@ -131,7 +94,7 @@ export function RunsPage({ me }: { me: Me }) {
     const seen = new Set<string>();
     const all: RunRow[] = [];
     for (const r of [...(first?.runs ?? []), ...more]) if (!seen.has(r.run_id) && (seen.add(r.run_id), true)) all.push(r);
-    return group(all.filter((r) => tagMatch(r, filters.tag)));
+    return groupRuns(all.filter((r) => tagMatch(r, filters.tag)));
   }, [first, more, filters.tag]);
 
   const loadMore = async () => {

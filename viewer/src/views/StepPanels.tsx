@@ -35,7 +35,7 @@ export function StepPanels(props: { id: string; step?: Step; files?: FileEntry[]
           </button>
         ))}
       </div>
-      {tab === 'details' && step && <Details step={step} />}
+      {tab === 'details' && step && <Details step={step} id={id} iterations={props.files?.filter((f) => f.path.startsWith(`steps/${n}/`)).map((f) => f.path)} />}
       {tab === 'events' && i !== undefined && <Events id={id} index={i} version={props.version} />}
       {tab === 'reasoning' && (reasoning.length ? <Reasoning items={reasoning} /> : <Empty>No reasoning recorded for this step.</Empty>)}
       {tab === 'modelio' && i !== undefined && <ModelIoList id={id} index={i} names={modelio} />}
@@ -54,7 +54,7 @@ function Row({ k, children }: { k: string; children: React.ReactNode }) {
   );
 }
 
-function Details({ step }: { step: Step }) {
+function Details({ step, id, iterations }: { step: Step; id: string; iterations?: string[] }) {
   const g = step.grounding;
   const bc = isObj(step.branch_context) ? step.branch_context : undefined;
   return (
@@ -116,9 +116,32 @@ function Details({ step }: { step: Step }) {
           <JsonBlock value={step.recovery_decision} />
         </>
       )}
+      {iterations && iterations.length > 0 && (
+        <>
+          <h4>Iterations ({iterations.length})</h4>
+          <ul className="iterations">
+            {iterations.map((p) => (
+              <Iteration key={p} id={id} path={p} />
+            ))}
+          </ul>
+        </>
+      )}
       <h4>Step document</h4>
       <JsonBlock value={step} limit={0} />
     </div>
+  );
+}
+
+/** An earlier attempt at the step (steps/NNNN/<8 hex>.json), loaded when opened. */
+function Iteration({ id, path }: { id: string; path: string }) {
+  const [doc, setDoc] = useState<unknown>();
+  return (
+    <li>
+      <details onToggle={(e) => (e.currentTarget.open && doc === undefined ? void getMaybe(`${runPath(id)}/${path}`).then((d) => setDoc(d ?? 'not readable')) : undefined)}>
+        <summary>{path.split('/').pop()}</summary>
+        {doc !== undefined && <JsonBlock value={doc} />}
+      </details>
+    </li>
   );
 }
 
