@@ -187,8 +187,23 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     await page.locator('[data-testid=events]').getByText('verifier').waitFor();
     await page.click('[data-testid=subtab-modelio]');
     await page.locator('[data-testid=modelio] .msg.assistant').getByText('click target 2').waitFor();
+    await page.keyboard.press('k');
+    await page.keyboard.press('k');
+    await page.waitForURL(/\/steps\/0$/);
+    const img = page.locator('[data-testid=modelio] img.msg-img');
+    await img.waitFor();
+    expect(await img.evaluate((el: HTMLImageElement) => [el.src.slice(0, 22), el.naturalWidth])).toEqual(['data:image/png;base64,', 64]);
+    await shot('modelio');
+    await page.keyboard.press('j');
+    await page.keyboard.press('j');
+    await page.waitForURL(/\/steps\/2$/);
     await page.click('[data-testid=subtab-details]');
     await page.locator('[data-testid=step-details] .judges').getByText('url_is_dashboard', { exact: true }).waitFor();
+  });
+
+  it('shows the run-level documents', async () => {
+    await page.click('[role=tab]:has-text("Run")');
+    await page.locator('[data-testid=run-info]').getByText('plan: open, type, submit').waitFor();
   });
 
   it("opens a diagnostic finding's evidence", async () => {

@@ -62,6 +62,12 @@ export function loginPage(width = 1280, height = 800, variant = 0): Buffer {
   ]);
 }
 
+/** Adds a screenshot to the first message of a model call, as a base64 image part. */
+function withImage(rec: Json, png: Buffer): void {
+  const msg = ((rec.request as Json).messages as Json[])[0]!;
+  (msg.content as Json[]).push({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png.toString('base64') } });
+}
+
 export class Ingest {
   constructor(
     public api: string,
@@ -154,7 +160,11 @@ export async function seedRun(ing: Ingest, o: SeedOptions): Promise<void> {
   if (!o.steps) {
     for (const i of [0, 1, 2]) await ing.events(o.runId, fixtureJsonl(`events/000${i}.jsonl`), i);
     await ing.events(o.runId, fixtureJsonl('events/run.jsonl'));
-    for (const rel of ['0000-grounding-0.json', '0001-grounding-0.json', '0002-grounding-0.json', 'run-planner-0.json']) await ing.modelio(o.runId, rel, fixtureJson(`modelio/${rel}`));
+    for (const rel of ['0000-grounding-0.json', '0001-grounding-0.json', '0002-grounding-0.json', 'run-planner-0.json']) {
+      const rec = fixtureJson(`modelio/${rel}`);
+      if (rel.startsWith('0000')) withImage(rec, drawPng(64, 40, [{ x: 8, y: 8, w: 48, h: 24, rgb: [31, 138, 76] }]));
+      await ing.modelio(o.runId, rel, rec);
+    }
     await ing.logs(o.runId, 'clicked submit\nwaiting for navigation\nstill on /login after 3000 ms\n', 2);
     await ing.logs(o.runId, 'session opened\nplan: open, type, submit\nsession closed: failed\n');
   }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { getJson, HttpError, write } from './api';
+import { getJson, HttpError, SIGNED_OUT, write } from './api';
 import type { Me } from './model';
 import { navigate, parse, useLocation } from './router';
 import { ErrorView, Link } from './views/common';
@@ -25,6 +25,9 @@ export function App() {
   }, []);
   useEffect(() => {
     void refresh();
+    const out = () => setSession({ state: 'out' });
+    window.addEventListener(SIGNED_OUT, out);
+    return () => window.removeEventListener(SIGNED_OUT, out);
   }, [refresh]);
 
   useEffect(() => {

@@ -22,8 +22,12 @@ async function fail(res: Response): Promise<never> {
   } catch {
     // not JSON: keep the status line
   }
+  // A session that ended while the app was open: the shell goes back to the sign-in form.
+  if (res.status === 401 && code !== 'invalid_login') window.dispatchEvent(new Event(SIGNED_OUT));
   throw new HttpError(res.status, code, detail, res.headers.get('x-request-id') ?? undefined);
 }
+
+export const SIGNED_OUT = 'augur:signed-out';
 
 async function send(path: string, init: RequestInit = {}): Promise<Response> {
   let res: Response;

@@ -9,7 +9,7 @@ import { Controls } from './Controls';
 import { Diagnostics } from './Diagnostics';
 import { RunInfo } from './RunInfo';
 import { Shot } from './Shot';
-import { StepPanels } from './StepPanels';
+import { StepPanels, type Tab } from './StepPanels';
 
 const LIVE_POLL_MS = 2000;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'halted', 'aborted', 'completed', 'error']);
@@ -63,6 +63,11 @@ export function RunPage({ me, id, step, log }: { me: Me; id: string; step?: numb
   const loc = useLocation();
   const shotParam = new URLSearchParams(loc.search).get('shot') ?? undefined;
   const [side, setSide] = useState<Side>('step');
+  // The step's sub-tab stays put while stepping through, as in a trace viewer; a log link opens Logs.
+  const [stepTab, setStepTab] = useState<Tab>(log ? 'logs' : 'details');
+  useEffect(() => {
+    if (log) setStepTab('logs');
+  }, [log]);
   useEffect(() => {
     if (new URLSearchParams(loc.search).get('panel') === 'diagnostics') setSide('diagnostics');
   }, [loc.search]);
@@ -182,7 +187,7 @@ export function RunPage({ me, id, step, log }: { me: Me; id: string; step?: numb
           <div className="side-body">
             {side === 'step' &&
               (selected || log ? (
-                <StepPanels key={`${selected?.step_index}-${log ?? ''}`} id={id} step={selected} files={files.data} reasoning={reasoning.data ?? []} log={log} hash={loc.hash} version={version} />
+                <StepPanels key={`${selected?.step_index}-${log ?? ''}`} id={id} step={selected} files={files.data} reasoning={reasoning.data ?? []} log={log} hash={loc.hash} version={version} tab={stepTab} setTab={setStepTab} />
               ) : (
                 <p className="muted">No step selected.</p>
               ))}

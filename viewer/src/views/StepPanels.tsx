@@ -8,11 +8,10 @@ import { Chip, Empty, JsonBlock, Link } from './common';
 import { ModelIo } from './ModelIo';
 import type { FileEntry } from './Run';
 
-type Tab = 'details' | 'events' | 'reasoning' | 'modelio' | 'logs' | 'effects';
+export type Tab = 'details' | 'events' | 'reasoning' | 'modelio' | 'logs' | 'effects';
 
-export function StepPanels(props: { id: string; step?: Step; files?: FileEntry[]; reasoning: Array<Record<string, unknown>>; log?: string; hash: string; version: string }) {
-  const { id, step } = props;
-  const [tab, setTab] = useState<Tab>(props.log ? 'logs' : 'details');
+export function StepPanels(props: { id: string; step?: Step; files?: FileEntry[]; reasoning: Array<Record<string, unknown>>; log?: string; hash: string; version: string; tab: Tab; setTab: (t: Tab) => void }) {
+  const { id, step, tab, setTab } = props;
   const i = step?.step_index;
   const n = i === undefined ? '' : nnnn(i);
   const modelio = props.files?.filter((f) => f.path.startsWith(`modelio/${n}`)).map((f) => f.path.slice('modelio/'.length));
