@@ -240,10 +240,13 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     const routes = (await (await fetch(`${server.api}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(await page.locator('[data-testid=controls]').count()).toBe(routes.paths['/runs/{run_id}/commands'] ? 1 : 0);
     await ing.step('run_live', { ...fixtureSteps()[1]!, step_id: 'run_live/step/0001' });
-    await ing.screenshot('run_live', 1, 'pre', loginPage(1280, 800, 1));
     // No step in the URL: the page follows the newest step of a live run.
     await page.locator('[data-testid=timeline] li[data-step="1"][aria-current=step]').waitFor({ timeout: 15_000 });
-    await page.locator('[data-testid=step-shots][data-step="1"] img').waitFor();
+    await page.locator('[data-testid=step-shots][data-step="1"]').getByText('Waiting for the pre screenshot').waitFor();
+    // The screenshot lands after its step: it shows up without a reload.
+    await ing.screenshot('run_live', 1, 'pre', loginPage(1280, 800, 1));
+    await page.locator('[data-testid=step-shots][data-step="1"] img').waitFor({ timeout: 15_000 });
+    await page.waitForFunction(() => (document.querySelector('[data-testid=step-shots][data-step="1"] img') as HTMLImageElement | null)?.naturalWidth === 1280);
   });
 
   it('makes a 500-step run interactive quickly (printed, not asserted)', async () => {

@@ -21,7 +21,8 @@ export const parentOf = (r: RunRow): string | undefined => r.parent_run_id ?? BR
  * sharing a group_id without a parent are grouped when there are two or more.
  */
 export function groupRuns(rows: RunRow[]): RunRow[] {
-  const byId = new Map(rows.map((r) => [r.run_id, { ...r, children: [] as RunRow[] }]));
+  // Children the API already grouped under a row stay there.
+  const byId = new Map(rows.map((r) => [r.run_id, { ...r, children: [...(r.children ?? [])] }]));
   const out: Array<RunRow | { stand: string }> = [];
   const stands = new Map<string, RunRow>();
   for (const r of byId.values()) {

@@ -26,8 +26,10 @@ export function RunPage({ me, id, step, log }: { me: Me; id: string; step?: numb
   const [trace, setTrace] = useState<Trace>();
   const [error, setError] = useState<unknown>();
   const poller = useMemo(() => new Conditional<Trace>(`${runPath(id)}/trace.json`), [id]);
+  const [polls, setPolls] = useState(0);
   const load = async () => {
     try {
+      setPolls((n) => n + 1);
       const t = await poller.get();
       if (t) setTrace(t);
       setError(undefined);
@@ -167,7 +169,7 @@ export function RunPage({ me, id, step, log }: { me: Me; id: string; step?: numb
         <Timeline steps={steps} selected={selectedIndex} id={id} findings={findings.data ?? []} />
         <section className="viewer-pane">
           {selected ? (
-            <StepShots key={`${selected.step_index}-${shotParam ?? ""}`} next={steps[pos + 1]} id={id} step={selected} files={files.data} initial={shotParam} serverDiff={hasServerDiff} />
+            <StepShots key={`${selected.step_index}-${shotParam ?? ""}`} next={steps[pos + 1]} retry={live ? polls : undefined} id={id} step={selected} files={files.data} initial={shotParam} serverDiff={hasServerDiff} />
           ) : (
             <div className="empty">{steps.length === 0 ? (live ? 'Waiting for the first step…' : 'This run has no steps.') : `Step ${step} is not in this run.`}</div>
           )}
@@ -241,7 +243,7 @@ function Timeline({ steps, selected, id, findings }: { steps: Step[]; selected?:
 
 const SHOT_KINDS = ['pre', 'post', 'target', 'diff'] as const;
 
-function StepShots({ id, step, next, files, initial, serverDiff }: { id: string; step: Step; next?: Step; files?: FileEntry[]; initial?: string; serverDiff: boolean }) {
+function StepShots({ id, step, next, files, initial, serverDiff, retry }: { id: string; step: Step; next?: Step; files?: FileEntry[]; initial?: string; serverDiff: boolean; retry?: number }) {
   // Warm the cache with the next step's first screenshot, so → shows it at once.
   useEffect(() => {
     const p = next && (str(next.observation_pre) ?? `screenshots/${nnnn(next.step_index)}_pre.png`);
@@ -303,6 +305,7 @@ function StepShots({ id, step, next, files, initial, serverDiff }: { id: string;
           overlay={overlay && cur.kind !== 'server-diff' && cur.kind !== 'diff'}
           fit={fit}
           alt={cur.kind}
+          retry={retry}
           onMissing={() => setMissing((s) => new Set(s).add(cur.kind))}
         />
       ) : (

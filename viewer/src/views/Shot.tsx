@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { Step } from '../model';
 import { isBox, overlayOf, type Point } from '../overlay';
 
@@ -7,15 +7,24 @@ import { isBox, overlayOf, type Point } from '../overlay';
  * The overlay is an SVG in the image's natural pixels laid over the image, so it follows every
  * rendered size.
  */
-export function Shot(props: { src: string; step: Step; overlay: boolean; fit: boolean; alt: string; onMissing?: () => void }) {
+export function Shot(props: { src: string; step: Step; overlay: boolean; fit: boolean; alt: string; onMissing?: () => void; retry?: number }) {
   const [natural, setNatural] = useState<{ w: number; h: number } | undefined>();
   const [failed, setFailed] = useState(false);
-  if (failed) return <div className="shot-missing">No {props.alt} screenshot for this step.</div>;
+  const [attempt, setAttempt] = useState(0);
+  // On a live run a screenshot may land after its step: look again at each poll until it does.
+  useEffect(() => {
+    if (failed && props.retry !== undefined) {
+      setFailed(false);
+      setAttempt((n) => n + 1);
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [props.retry]);
+  if (failed) return <div className="shot-missing">{props.retry !== undefined ? `Waiting for the ${props.alt} screenshot…` : `No ${props.alt} screenshot for this step.`}</div>;
   return (
     <div className={`shot ${props.fit ? 'fit' : 'actual'}`}>
       <div className="shot-frame">
         <img
-          src={props.src}
+          src={attempt ? `${props.src}?attempt=${attempt}` : props.src}
           alt={props.alt}
           loading="lazy"
           decoding="async"
