@@ -119,6 +119,7 @@ export class Ingest {
   /** Best effort: a route of the SDK that may not exist on this server yet (404/405 tolerated). */
   async optional(method: string, p: string, body: unknown): Promise<boolean> {
     const res = await this.call(method, p, body, [200, 201, 204, 404, 405, 422]);
+    await res.arrayBuffer();
     return res.status < 300;
   }
 }
@@ -167,6 +168,7 @@ export async function seedRun(ing: Ingest, o: SeedOptions): Promise<void> {
     }
     await ing.logs(o.runId, 'clicked submit\nwaiting for navigation\nstill on /login after 3000 ms\n', 2);
     await ing.logs(o.runId, 'session opened\nplan: open, type, submit\nsession closed: failed\n');
+    await seedSdkExtras(ing, o.runId);
   }
   if (o.status !== 'running') {
     await ing.trace(o.runId, {
@@ -176,6 +178,30 @@ export async function seedRun(ing: Ingest, o: SeedOptions): Promise<void> {
   } else {
     await ing.trace(o.runId, { session: { ...session, run_id: o.runId, status: 'running', client, tags: o.tags ?? session.tags, ended_at: null }, steps });
   }
+}
+
+/** Paths of SDK calls this server may not have yet: reasoning, side effects, outcomes, eval candidates, judge decisions. */
+const SDK_EXTRAS = /^\/api\/v1\/runs\/[^/]+\/(reasoning|side-effects|outcomes|eval-candidates|steps\/\d+\/judge-decisions)$/;
+
+/**
+ * Replays the real SDK's calls for the newer bundle files (fixture requests.jsonl, recorded from
+ * SDK 0.1.14) against a run, best effort: each route the server does not have yet answers 404
+ * and is skipped. Returns how many the server took, by kind.
+ */
+export async function seedSdkExtras(ing: Ingest, runId: string): Promise<Record<string, number>> {
+  const taken: Record<string, number> = {};
+  const recorded = fixture('requests.jsonl')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as { run_id: string; method: string; path: string; body?: string });
+  for (const r of recorded) {
+    const m = SDK_EXTRAS.exec(r.path);
+    if (!m || !r.body) continue;
+    const body = JSON.parse(r.body.split(r.run_id).join(runId)) as unknown;
+    const p = r.path.slice('/api/v1'.length).split(r.run_id).join(encodeURIComponent(runId));
+    if (await ing.optional(r.method, p, body)) taken[m[1]!.replace(/^steps\/\d+\//, '')] = (taken[m[1]!.replace(/^steps\/\d+\//, '')] ?? 0) + 1;
+  }
+  return taken;
 }
 
 /** A step of a synthetic long run: clicks walking across the page, every 50th failing. */

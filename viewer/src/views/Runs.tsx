@@ -3,7 +3,7 @@ import { Conditional, getJson } from '../api';
 import { useInterval } from '../hooks';
 import { isLive, runCost, STATUSES, type Me, type RunRow } from '../model';
 import { groupRuns, tagMatch } from '../runs-model';
-import { runUrl } from '../router';
+import { navigate, runUrl } from '../router';
 import { ago, between, duration, isObj, usd } from '../util';
 import { Chip, CopyLine, Empty, ErrorView, Link, LiveBadge } from './common';
 
@@ -180,7 +180,16 @@ function Row({ r, now, child, kids = 0, open, toggle }: { r: RunRow; now: number
   const synthetic = r.created_at === undefined && kids > 0;
   const tags = isObj(r.tags) ? Object.entries(r.tags) : [];
   return (
-    <tr className={`${child ? 'child' : ''} ${r.status === 'failed' ? 'row-failed' : ''}`} data-testid="run-row" data-run-id={r.run_id}>
+    <tr
+      className={`${child ? 'child' : ''} ${r.status === 'failed' ? 'row-failed' : ''} ${synthetic ? '' : 'clickable'}`}
+      data-testid="run-row"
+      data-run-id={r.run_id}
+      onClick={(e) => {
+        // The whole row opens the run; links, buttons and text selection keep their own meaning.
+        if (synthetic || (e.target as HTMLElement).closest('a, button') || String(window.getSelection() ?? '')) return;
+        navigate(runUrl(r.run_id));
+      }}
+    >
       <td>
         {!synthetic && <Chip status={r.status} />} {live && <LiveBadge />}
       </td>
