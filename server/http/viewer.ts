@@ -57,6 +57,7 @@ export function viewerHeaders(config: Config): RequestHandler {
 export function viewerRouter(config: Config, apiPrefix: string, dir = VIEWER_DIR): Router {
   const router = Router();
   const headers = viewerHeaders(config);
+  // Read once per process, like the doc pages' assets: a rebuild takes effect at the next start.
   let index: Buffer | undefined;
   const indexHtml = (): Buffer | undefined => {
     if (index) return index;
@@ -72,7 +73,15 @@ export function viewerRouter(config: Config, apiPrefix: string, dir = VIEWER_DIR
     return lower === apiPrefix || lower.startsWith(`${apiPrefix}/`);
   };
 
-  router.use('/assets', express.static(path.join(dir, 'assets'), { immutable: true, maxAge: ASSET_MAX_AGE_S * 1000, index: false }));
+  router.use(
+    '/assets',
+    express.static(path.join(dir, 'assets'), {
+      immutable: true,
+      maxAge: ASSET_MAX_AGE_S * 1000,
+      index: false,
+      setHeaders: (res) => res.setHeader('X-Content-Type-Options', 'nosniff'),
+    }),
+  );
 
   router.use((req, res, next) => {
     if ((req.method !== 'GET' && req.method !== 'HEAD') || underApi(req.path)) return next();

@@ -44,6 +44,7 @@ describe.each(PROFILES)('viewer serving on %s backends', (profile) => {
       const r = await fetch(`${s.url}${a}`);
       expect(r.status, a).toBe(200);
       expect(r.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
     }
     for (const p of ['/assets/index-missing.js', '/favicon.ico']) {
       const r = await fetch(`${s.url}${p}`);

@@ -93,7 +93,12 @@ export function RunsPage({ me }: { me: Me }) {
   const rows = useMemo(() => {
     const seen = new Set<string>();
     const all: RunRow[] = [];
-    for (const r of [...(first?.runs ?? []), ...more]) if (!seen.has(r.run_id) && (seen.add(r.run_id), true)) all.push(r);
+    // A run that moved between pages while paging shows once.
+    for (const r of [...(first?.runs ?? []), ...more]) {
+      if (seen.has(r.run_id)) continue;
+      seen.add(r.run_id);
+      all.push(r);
+    }
     return groupRuns(all.filter((r) => tagMatch(r, filters.tag)));
   }, [first, more, filters.tag]);
 
