@@ -182,6 +182,9 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     await page.getByLabel('100%').check();
     expect(await expectDot()).toBeCloseTo(1, 5);
     await page.getByLabel('100%').uncheck();
+    await page.getByTestId('compare').check();
+    await page.locator('[data-testid=step-shots][data-step="2"] .compare [data-testid=click-dot]').nth(1).waitFor();
+    await page.getByTestId('compare').uncheck();
 
     await page.click('[data-testid=subtab-events]');
     await page.locator('[data-testid=events]').getByText('verifier').waitFor();

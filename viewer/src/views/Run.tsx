@@ -265,6 +265,9 @@ function StepShots({ id, step, next, files, initial, serverDiff, retry }: { id: 
   const [kind, setKind] = useState(initial && shots.some((x) => x.kind === initial) ? initial : (shots[0]?.kind ?? 'pre'));
   const [overlay, setOverlay] = useState(true);
   const [fit, setFit] = useState(true);
+  const [compare, setCompare] = useState(false);
+  const pre = shots.find((x) => x.kind === 'pre');
+  const post = shots.find((x) => x.kind === 'post');
   const [missing, setMissing] = useState<Set<string>>(new Set());
   const cur = shots.find((x) => x.kind === kind);
   const v = step.verdict;
@@ -284,6 +287,11 @@ function StepShots({ id, step, next, files, initial, serverDiff, retry }: { id: 
         <label className="toggle">
           <input type="checkbox" checked={!fit} onChange={(e) => setFit(!e.target.checked)} /> 100%
         </label>
+        {pre && post && (
+          <label className="toggle" title="Pre and post screenshots side by side">
+            <input type="checkbox" checked={compare} onChange={(e) => setCompare(e.target.checked)} data-testid="compare" /> pre | post
+          </label>
+        )}
         <span className="spacer" />
         <span className={`verdict v-${str(v?.status) ?? 'none'}`} title={str(v?.reason)}>
           {str(v?.status) ? `verdict ${v!.status}` : ''}
@@ -297,7 +305,16 @@ function StepShots({ id, step, next, files, initial, serverDiff, retry }: { id: 
         {step.failure_class && <span className="fclass">{step.failure_class}</span>}
         {str(v?.reason) && <span className="muted"> — {v!.reason}</span>}
       </div>
-      {cur ? (
+      {compare && pre && post ? (
+        <div className="compare">
+          {[pre, post].map((x) => (
+            <figure key={x.path}>
+              <figcaption>{x.kind}</figcaption>
+              <Shot src={`${API}${runPath(id)}/${x.path}`} step={step} overlay={overlay} fit alt={x.kind} retry={retry} />
+            </figure>
+          ))}
+        </div>
+      ) : cur ? (
         <Shot
           key={cur.path}
           src={`${API}${runPath(id)}/${cur.path}`}
