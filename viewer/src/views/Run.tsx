@@ -40,7 +40,6 @@ export function RunPage({ me, id, step, log }: { me: Me; id: string; step?: numb
   useEffect(() => {
     setTrace(undefined);
     void load();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [poller]);
 
   const status = str(trace?.session?.status) ?? 'running';

@@ -86,7 +86,6 @@ export function RunsPage({ me }: { me: Me }) {
   useEffect(() => {
     setFirst(undefined);
     void loadFirst(true);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [filters.status, filters.q]);
   useInterval(() => void loadFirst(false), POLL_MS, true);
 

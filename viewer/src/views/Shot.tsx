@@ -17,7 +17,6 @@ export function Shot(props: { src: string; step: Step; overlay: boolean; fit: bo
       setFailed(false);
       setAttempt((n) => n + 1);
     }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [props.retry]);
   if (failed) return <div className="shot-missing">{props.retry !== undefined ? `Waiting for the ${props.alt} screenshot…` : `No ${props.alt} screenshot for this step.`}</div>;
   return (
