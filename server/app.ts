@@ -8,6 +8,7 @@ import { hasBody, isJson, readJsonBody } from './http/json-body.js';
 import { requestStart } from './http/request-id.js';
 import { routeShortcut } from './http/route-shortcut.js';
 import { API_HEADERS } from './http/security-headers.js';
+import { viewerRouter } from './http/viewer.js';
 import type { RouteDef } from './http/route.js';
 import './http/types.js';
 import { docsRouter } from './routes/docs.js';
@@ -41,6 +42,8 @@ export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES, opts: Ap
   if (opts.routeShortcut !== false) app.use(routeShortcut(API_PREFIX, handled.filter((r) => r.dsn)));
   api.use(docsRouter(ctx));
   app.use(API_PREFIX, api);
+  // The viewer (a single-page app) at `/`; it never answers under the API prefix.
+  app.use(viewerRouter(ctx.config, API_PREFIX));
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;
