@@ -14,8 +14,8 @@ import { fixtureSteps, Ingest, loginPage, seedRun, syntheticStep } from '../help
  */
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
-// The SDK names branch runs `<parent>:branch:<8 hex>`; this server does not accept `:` in run ids yet.
-const BRANCH = 'run_login_failed.branch.1a2b3c4d';
+// The SDK names branch runs `<parent>:branch:<8 hex>`.
+const BRANCH = 'run_login_failed:branch:1a2b3c4d';
 const SHOTS = process.env.AUGUR_VIEWER_SCREENSHOTS ? path.join(ROOT, 'docs', 'screenshots') : undefined;
 
 if (!haveChromium && process.env.CI) {

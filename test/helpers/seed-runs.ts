@@ -103,11 +103,10 @@ export class Ingest {
     return this.call('POST', `/runs/${encodeURIComponent(runId)}/modelio/${rel}`, rec);
   }
   /**
-   * SDK decision events ({ts, layer, kind, summary, detail}). Today's events schema requires a
-   * `type`, so the seed copies `kind` into it; drop that once the schema takes the SDK's shape.
+   * SDK decision events ({ts, layer, kind, summary, detail}), sent as the SDK sends them.
    */
   events(runId: string, events: Json[], stepIndex?: number): Promise<Response> {
-    const body = { events: events.map((e) => ({ type: e.kind ?? 'event', ...e })), ...(stepIndex === undefined ? {} : { step_index: stepIndex }) };
+    const body = { events, ...(stepIndex === undefined ? {} : { step_index: stepIndex }) };
     return this.call('POST', `/runs/${encodeURIComponent(runId)}/events`, body);
   }
   async screenshot(runId: string, stepIndex: number, kind: string, png: Buffer): Promise<void> {

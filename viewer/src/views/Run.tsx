@@ -257,7 +257,8 @@ function StepShots({ id, step, next, files, initial, serverDiff, retry }: { id: 
     const named = k === 'pre' ? str(step.observation_pre) : k === 'post' ? str(step.observation_post) : str(step[`observation_${k}`]);
     const path = named && /^screenshots\//.test(named) ? named : `screenshots/${n}_${k}.png`;
     // Without a file listing, pre and post are tried; target and diff only when the step names them.
-    if (files ? listed(path) : named || k === 'pre' || k === 'post') shots.push({ kind: k, path });
+    // While the run is live, a screenshot the step names may still be on its way: it is shown as awaited.
+    if (files ? listed(path) || (retry !== undefined && named !== undefined) : named || k === 'pre' || k === 'post') shots.push({ kind: k, path });
   }
   const diffPath = `diagnostics/diff/${n}.png`;
   if (files ? listed(diffPath) || (serverDiff && shots.length > 1) : serverDiff) shots.push({ kind: 'server-diff', path: diffPath });
