@@ -43,10 +43,11 @@ export function stampHeartbeat(
   clientId: string,
   explicit: boolean,
   fields: Record<string, string>,
+  fieldsIfAbsent?: Record<string, string>,
 ): Promise<string | undefined> {
   let p: Promise<string>;
   try {
-    p = ctx.stores.presence.stamp({ tenantId: auth.tenant.id, dsnId: auth.dsn.id, clientId, explicit, fields, now: ctx.now() });
+    p = ctx.stores.presence.stamp({ tenantId: auth.tenant.id, dsnId: auth.dsn.id, clientId, explicit, fields, ...(fieldsIfAbsent && Object.keys(fieldsIfAbsent).length ? { fieldsIfAbsent } : {}), now: ctx.now() });
   } catch (err) {
     p = Promise.reject(err);
   }
