@@ -77,6 +77,10 @@ export class BundleKeys {
     check(LOG_NAME_RE.test(name), 'log name');
     return `${this.prefix}logs/${name}.log`;
   }
+  /** The session's cumulative costs (PUT /runs/{id}/costs, latest wins). */
+  get costs(): string {
+    return `${this.prefix}costs.json`;
+  }
   get findings(): string {
     return `${this.prefix}diagnostics/findings.json`;
   }

@@ -1,9 +1,10 @@
 import type { Request } from 'express';
 import { ApiError, type FieldError } from '../errors.js';
-import type { MetadataStore, RunRow } from '../../storage/metadata/index.js';
+import type { ChildrenSummary, MetadataStore, RunRow, TagFilter } from '../../storage/metadata/index.js';
 import type { ObjectStore } from '../../storage/objects/index.js';
 import { Appender } from './appends.js';
 import { BundleKeys, RUN_ID_RE } from './bundle.js';
+import { RUN_STATUSES, SESSION_TYPE_TAG, type RunStatus } from './run-facts.js';
 import { iso, isoOrNull } from './time.js';
 
 export const DEFAULT_LIMIT = 50;
@@ -13,16 +14,75 @@ const MAX_Q = 200;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
 
+/** Children listed under a parent row; the rest are read with `?parent_run_id=`. */
+export const MAX_CHILDREN = 50;
+/** Tag filters per request. */
+export const MAX_TAG_FILTERS = 8;
+/** A tag filter's key: what the index keeps, without `:` (it separates the value), quotes or control characters. */
+const TAG_KEY_RE = /^[^:"\\\x00-\x1f]{1,128}$/;
+const MAX_TAG_VALUE = 1_000;
+const MAX_ID_FILTER = 200;
+
+const sumUsd = (v: number): number => Math.round(v * 1e10) / 1e10;
+
+/** One run as GET /runs shows it (run-summary.schema.json). */
 export function runSummary(r: RunRow) {
+  const tags = r.tags ?? {};
   return {
     run_id: r.run_id,
     created_at: iso(r.created_at),
     updated_at: iso(r.updated_at),
     status: r.status,
-    agent: r.agent,
+    client_name: r.client_name,
+    client_version: r.client_version,
+    capture_mode: r.capture_mode,
     task: r.task,
     step_count: r.step_count,
+    iteration_count: r.step_count + r.extra_iterations,
+    costs: r.costs,
+    tags,
+    session_type: typeof tags[SESSION_TYPE_TAG] === 'string' ? tags[SESSION_TYPE_TAG] : null,
+    started_at: isoOrNull(r.started_at),
+    ended_at: isoOrNull(r.ended_at),
+    debug_session_id: r.debug_session_id,
+    trajectory_fingerprint: r.trajectory_fingerprint,
+    group_id: r.group_id,
+    parent_run_id: r.parent_run_id,
     last_heartbeat: isoOrNull(r.last_heartbeat_at),
+  };
+}
+
+export type RunSummary = ReturnType<typeof runSummary>;
+
+/** A synthesised parent's status: running while any child runs, else the worst ending, else succeeded. */
+export function groupStatus(statuses: Record<string, number>): RunStatus | null {
+  for (const s of ['running', 'failed', 'halted', 'cancelled', 'succeeded'] as const) if ((statuses[s] ?? 0) > 0) return s;
+  return null;
+}
+
+/** The parent row of runs whose parent is no run: what their roll-up tells. */
+export function syntheticParent(c: ChildrenSummary): RunSummary {
+  return {
+    run_id: c.parent_run_id,
+    created_at: iso(c.first_created_at),
+    updated_at: iso(c.last_updated_at),
+    status: groupStatus(c.statuses),
+    client_name: c.client_name,
+    client_version: c.client_version,
+    capture_mode: c.capture_mode,
+    task: null,
+    step_count: c.step_count,
+    iteration_count: c.step_count + c.extra_iterations,
+    costs: c.total_usd === null ? null : { total_usd: sumUsd(c.total_usd) },
+    tags: {},
+    session_type: null,
+    started_at: isoOrNull(c.started_at),
+    ended_at: isoOrNull(c.ended_at),
+    debug_session_id: null,
+    trajectory_fingerprint: null,
+    group_id: c.group_id,
+    parent_run_id: null,
+    last_heartbeat: isoOrNull(c.last_heartbeat_at),
   };
 }
 
@@ -32,7 +92,7 @@ export function encodeCursor(r: Pick<RunRow, 'created_at' | 'run_id'>): string {
 }
 
 export function decodeCursor(s: string): { created_at: number; run_id: string } | undefined {
-  if (!/^[A-Za-z0-9_-]{1,400}$/.test(s)) return undefined;
+  if (!/^[A-Za-z0-9_-]{1,600}$/.test(s)) return undefined;
   try {
     const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as { c?: unknown; r?: unknown };
     if (typeof v !== 'object' || v === null) return undefined;
@@ -52,9 +112,24 @@ function queryError(name: string, msg: string, type: string): ApiError {
 export interface RunsQuery {
   limit: number;
   before?: { created_at: number; run_id: string };
-  status?: string;
+  status?: RunStatus;
   since?: number;
   q?: string;
+  tags?: TagFilter[];
+  group_id?: string;
+  parent_run_id?: string;
+  fingerprint?: string;
+  /** A flat list of runs instead of parent rows with their children. */
+  flat: boolean;
+}
+
+/** Parses `tag=key:value` (the value after the first colon; `tag=key` asks for the key alone). */
+export function parseTagFilter(raw: string): TagFilter | undefined {
+  const i = raw.indexOf(':');
+  const key = i < 0 ? raw : raw.slice(0, i);
+  const value = i < 0 ? undefined : raw.slice(i + 1);
+  if (!TAG_KEY_RE.test(key) || (value !== undefined && value.length > MAX_TAG_VALUE)) return undefined;
+  return value === undefined ? { key } : { key, value };
 }
 
 /** Parses GET /runs's query; every bad value is a 422 naming the parameter. */
@@ -63,10 +138,10 @@ export function parseRunsQuery(req: Request): RunsQuery {
     const v = req.query[name];
     if (v === undefined) return undefined;
     if (typeof v !== 'string') throw queryError(name, 'give the parameter once', 'type');
-    return v;
+    return v === '' ? undefined : v;
   };
-  const out: RunsQuery = { limit: DEFAULT_LIMIT };
-  const limit = one('limit');
+  const out: RunsQuery = { limit: DEFAULT_LIMIT, flat: false };
+  const limit = req.query.limit === '' ? '' : one('limit');
   if (limit !== undefined) {
     if (!/^\d{1,6}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIMIT) {
       throw queryError('limit', `must be an integer from 1 to ${MAX_LIMIT}`, 'maximum');
@@ -74,36 +149,113 @@ export function parseRunsQuery(req: Request): RunsQuery {
     out.limit = Number(limit);
   }
   const cursor = one('cursor');
-  if (cursor !== undefined && cursor !== '') {
+  if (cursor !== undefined) {
     const c = decodeCursor(cursor);
     if (!c) throw queryError('cursor', 'not a cursor this server issued (pass next_cursor as is)', 'format');
     out.before = c;
   }
   const status = one('status');
-  if (status !== undefined && status !== '') {
-    if (status.length > 64) throw queryError('status', 'at most 64 characters', 'maxLength');
-    out.status = status;
+  if (status !== undefined) {
+    if (!(RUN_STATUSES as readonly string[]).includes(status)) throw queryError('status', `must be one of ${RUN_STATUSES.join(', ')}`, 'enum');
+    out.status = status as RunStatus;
   }
   const since = one('since');
-  if (since !== undefined && since !== '') {
+  if (since !== undefined) {
     const ms = RFC3339.test(since) ? Date.parse(since) : NaN;
     if (!Number.isFinite(ms)) throw queryError('since', 'must be an RFC 3339 date-time, e.g. 2025-01-15T10:00:00Z', 'format');
     out.since = ms;
   }
   const q = one('q');
-  if (q !== undefined && q !== '') {
+  if (q !== undefined) {
     if (q.length > MAX_Q) throw queryError('q', `at most ${MAX_Q} characters`, 'maxLength');
     out.q = q;
+  }
+  const rawTags = req.query.tag;
+  if (rawTags !== undefined) {
+    const list = Array.isArray(rawTags) ? rawTags : [rawTags];
+    if (list.length > MAX_TAG_FILTERS) throw queryError('tag', `at most ${MAX_TAG_FILTERS} tag filters`, 'maxItems');
+    out.tags = list.map((t) => {
+      const f = typeof t === 'string' ? parseTagFilter(t) : undefined;
+      if (!f) throw queryError('tag', `must be key:value or key (a key of 1 to 128 characters without ':', quotes or control characters; a value of at most ${MAX_TAG_VALUE})`, 'pattern');
+      return f;
+    });
+  }
+  for (const name of ['group_id', 'fingerprint'] as const) {
+    const v = one(name);
+    if (v === undefined) continue;
+    if (v.length > MAX_ID_FILTER) throw queryError(name, `at most ${MAX_ID_FILTER} characters`, 'maxLength');
+    out[name] = v;
+  }
+  const parent = one('parent_run_id');
+  if (parent !== undefined) {
+    if (!RUN_ID_RE.test(parent)) throw queryError('parent_run_id', 'not a run id', 'pattern');
+    out.parent_run_id = parent;
+  }
+  const flat = one('flat');
+  if (flat !== undefined) {
+    if (flat !== 'true' && flat !== 'false') throw queryError('flat', 'must be true or false', 'type');
+    out.flat = flat === 'true';
   }
   return out;
 }
 
+/** Grouping applies unless the query selects runs by what they are (a filter other than since) or asks for a flat list. */
+export function isGrouped(q: RunsQuery): boolean {
+  return !q.flat && !q.status && !q.q && !q.tags?.length && q.group_id === undefined && q.parent_run_id === undefined && q.fingerprint === undefined;
+}
+
 /** One page of the run index (never an object-store listing). */
 export async function listRuns(metadata: MetadataStore, tenantId: string, q: RunsQuery) {
-  const rows = await metadata.listRuns({ tenant_id: tenantId, limit: q.limit + 1, before: q.before, status: q.status, since: q.since, q: q.q });
+  if (isGrouped(q)) return listGroupedRuns(metadata, tenantId, q);
+  const rows = await metadata.listRuns({
+    tenant_id: tenantId,
+    limit: q.limit + 1,
+    before: q.before,
+    status: q.status,
+    since: q.since,
+    q: q.q,
+    tags: q.tags,
+    group_id: q.group_id,
+    parent_run_id: q.parent_run_id,
+    trajectory_fingerprint: q.fingerprint,
+  });
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return { runs: page.map(runSummary), next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null };
+}
+
+/**
+ * Parent rows with their children: runs without a parent, and one synthesised row per parent id
+ * that no run has. Pages are keyset positions over those rows alone, so children never shift them.
+ */
+async function listGroupedRuns(metadata: MetadataStore, tenantId: string, q: RunsQuery) {
+  const heads = await metadata.listRunHeads({ tenant_id: tenantId, limit: q.limit + 1, before: q.before, since: q.since });
+  const page = heads.slice(0, q.limit);
+  const ids = page.map((h) => h.run_id);
+  const [real, children, rollups] = await Promise.all([
+    metadata.getRuns(tenantId, page.filter((h) => !h.synthetic).map((h) => h.run_id)),
+    metadata.listChildren(tenantId, ids, MAX_CHILDREN),
+    metadata.summarizeChildren(tenantId, ids),
+  ]);
+  const realById = new Map(real.map((r) => [r.run_id, r]));
+  const rollupById = new Map(rollups.map((c) => [c.parent_run_id, c]));
+  const childrenById = new Map<string, RunSummary[]>();
+  for (const c of children) {
+    const list = childrenById.get(c.parent_run_id!) ?? [];
+    list.push(runSummary(c));
+    childrenById.set(c.parent_run_id!, list);
+  }
+  const runs = [];
+  for (const h of page) {
+    const row = realById.get(h.run_id);
+    const rollup = rollupById.get(h.run_id);
+    // A head whose rows changed between the queries (a parent arrived, children went) is skipped.
+    const base = h.synthetic ? (rollup ? syntheticParent(rollup) : undefined) : row ? runSummary(row) : undefined;
+    if (!base) continue;
+    runs.push({ ...base, synthetic: h.synthetic, children_count: rollup?.count ?? 0, children: childrenById.get(h.run_id) ?? [] });
+  }
+  const last = page[page.length - 1];
+  return { runs, next_cursor: heads.length > q.limit && last ? encodeCursor(last) : null };
 }
 
 export interface BundleCounts {

@@ -3,10 +3,13 @@ import pg from 'pg';
 import { translateDbError } from './errors.js';
 import { migrationSource } from './migrations/index.js';
 import type {
+  ChildrenSummary,
   Dsn,
   ManifestFields,
   MetadataStore,
   ReadToken,
+  RunFacts,
+  RunHead,
   RunListQuery,
   RunRow,
   RunTouch,
@@ -51,7 +54,42 @@ export function createKnex(opts: { databaseUrl?: string; sqliteFile?: string }):
 const bool = (v: unknown): boolean => v === true || v === 1 || v === '1';
 const tenantRow = (r: Record<string, unknown>): Tenant => ({ ...(r as unknown as Tenant), modelio_enabled: bool(r.modelio_enabled) });
 const userRow = (r: Record<string, unknown>): User => ({ ...(r as unknown as User), is_admin: bool(r.is_admin) });
-const runRow = (r: Record<string, unknown>): RunRow => ({ ...(r as unknown as RunRow), has_manifest: bool(r.has_manifest) });
+const parseJson = <T>(v: unknown): T | null => {
+  if (typeof v !== 'string' || v === '') return null;
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    return null;
+  }
+};
+const runRow = (r: Record<string, unknown>): RunRow => {
+  const { total_usd: _usd, ...rest } = r;
+  return {
+    ...(rest as unknown as RunRow),
+    has_manifest: bool(r.has_manifest),
+    extra_iterations: Number(r.extra_iterations ?? 0),
+    tags: parseJson<Record<string, string>>(r.tags),
+    costs: parseJson<Record<string, number>>(r.costs),
+  };
+};
+
+/** Scalar facts: stored as given, a later value replaces an earlier one. */
+const FACT_COLUMNS = ['client_name', 'client_version', 'capture_mode', 'debug_session_id', 'trajectory_fingerprint', 'group_id', 'parent_run_id', 'task', 'started_at', 'ended_at'] as const;
+
+/** The columns a set of facts writes; absent facts write nothing (or null in a new row: `withNulls`). */
+function factColumns(f: RunFacts, withNulls: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const c of FACT_COLUMNS) if (f[c] !== undefined || withNulls) out[c] = f[c] ?? null;
+  if (f.tags !== undefined || withNulls) out.tags = f.tags === undefined ? null : JSON.stringify(f.tags);
+  if (f.costs !== undefined || withNulls) {
+    out.costs = f.costs === undefined ? null : JSON.stringify(f.costs);
+    out.total_usd = f.costs?.total_usd ?? null;
+  }
+  return out;
+}
+
+/** Escapes LIKE wildcards; the pattern matches anywhere, case-insensitively (the column is lowered). */
+const likeAnywhere = (q: string): string => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 export class KnexMetadataStore implements MetadataStore {
   readonly kind: 'postgres' | 'sqlite';
@@ -258,16 +296,26 @@ export class KnexMetadataStore implements MetadataStore {
   }
 
   // run index
+  private get max(): string {
+    return this.kind === 'postgres' ? 'GREATEST' : 'MAX';
+  }
+
   async upsertManifest(tenantId: string, runId: string, f: ManifestFields, now: number): Promise<boolean> {
     const key = { tenant_id: tenantId, run_id: runId };
-    const fields = { agent: f.agent, task: f.task, ...(f.status ? { status: f.status } : {}), updated_at: now };
+    const steps = f.step_count ?? 0;
+    const fields = {
+      ...factColumns(f, false),
+      ...(f.status ? { status: f.status } : {}),
+      ...(steps > 0 ? { step_count: this.db.raw(`${this.max}(step_count, ?)`, [steps]) } : {}),
+      updated_at: now,
+    };
     // Two attempts: a batched index flush may create the row (without a manifest) between them.
     for (let attempt = 0; attempt < 2; attempt++) {
       const claimed = await this.db('runs').where(key).andWhere('has_manifest', false).update({ ...fields, has_manifest: true });
       if (claimed > 0) return true;
       const inserted = await this.run(() =>
         this.db('runs')
-          .insert({ ...key, created_at: now, step_count: 0, status: f.status ?? 'running', ...fields, has_manifest: true })
+          .insert({ ...key, created_at: now, status: f.status ?? 'running', ...factColumns(f, true), updated_at: now, step_count: steps, has_manifest: true })
           .onConflict(['tenant_id', 'run_id'])
           .ignore()
           .returning('run_id'),
@@ -284,7 +332,7 @@ export class KnexMetadataStore implements MetadataStore {
   }
 
   async touchRuns(all: RunTouch[]): Promise<void> {
-    const max = this.kind === 'postgres' ? 'GREATEST' : 'MAX';
+    const max = this.max;
     // Touches that must not create a run (heartbeats): plain updates, in one transaction.
     const updates = all.filter((x) => x.create === false);
     if (updates.length) {
@@ -308,19 +356,27 @@ export class KnexMetadataStore implements MetadataStore {
       updated_at: t.seen_at,
       status: t.status ?? 'running',
       step_count: t.step_count ?? 0,
+      extra_iterations: t.new_iterations ?? 0,
       has_manifest: false,
       last_heartbeat_at: t.heartbeat_at ?? null,
+      ...factColumns(t, true),
     }));
     const statusGiven = new Set(touches.filter((t) => t.status).map((t) => `${t.tenant_id}\u0000${t.run_id}`));
     // Rows whose touch carries no status keep theirs: split so the merge can say which column wins.
     const withStatus = rows.filter((r) => statusGiven.has(`${r.tenant_id}\u0000${r.run_id}`));
     const without = rows.filter((r) => !statusGiven.has(`${r.tenant_id}\u0000${r.run_id}`));
+    // A fact the touch does not report is null in `excluded` and the stored value stays.
+    const facts = Object.fromEntries([...FACT_COLUMNS, 'tags', 'costs'].map((c) => [c, this.db.raw(`COALESCE(excluded.${c}, runs.${c})`)]));
     const merge = (status: boolean) => ({
       updated_at: this.db.raw(`${max}(runs.updated_at, excluded.updated_at)`),
       step_count: this.db.raw(`${max}(runs.step_count, excluded.step_count)`),
+      extra_iterations: this.db.raw('runs.extra_iterations + excluded.extra_iterations'),
       last_heartbeat_at: this.db.raw(
         `NULLIF(${max}(COALESCE(runs.last_heartbeat_at, 0), COALESCE(excluded.last_heartbeat_at, 0)), 0)`,
       ),
+      ...facts,
+      // total_usd follows costs: new costs without a total clear it.
+      total_usd: this.db.raw('CASE WHEN excluded.costs IS NOT NULL THEN excluded.total_usd ELSE runs.total_usd END'),
       ...(status ? { status: this.db.raw('excluded.status') } : {}),
     });
     for (const [batch, status] of [
@@ -346,13 +402,28 @@ export class KnexMetadataStore implements MetadataStore {
     }
     if (q.status) query.andWhere('status', q.status);
     if (q.since !== undefined) query.andWhere('created_at', '>=', q.since);
+    if (q.group_id !== undefined) query.andWhere('group_id', q.group_id);
+    if (q.parent_run_id !== undefined) query.andWhere('parent_run_id', q.parent_run_id);
+    if (q.trajectory_fingerprint !== undefined) query.andWhere('trajectory_fingerprint', q.trajectory_fingerprint);
+    for (const tag of q.tags ?? []) {
+      // Keys are checked by the caller (no quote or backslash), so the SQLite JSON path is safe.
+      if (this.kind === 'postgres') {
+        if (tag.value === undefined) query.andWhereRaw('(tags::jsonb ->> ?) is not null', [tag.key]);
+        else query.andWhereRaw('(tags::jsonb ->> ?) = ?', [tag.key, tag.value]);
+      } else {
+        const path = `$."${tag.key}"`;
+        if (tag.value === undefined) query.andWhereRaw("json_type(tags, ?) = 'text'", [path]);
+        else query.andWhereRaw("json_type(tags, ?) = 'text' and json_extract(tags, ?) = ?", [path, path, tag.value]);
+      }
+    }
     if (q.q) {
-      const like = `%${q.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      const like = likeAnywhere(q.q);
       query.andWhere((w) =>
         w
           .whereRaw(`lower(run_id) like ? escape '\\'`, [like])
-          .orWhereRaw(`lower(coalesce(agent, '')) like ? escape '\\'`, [like])
-          .orWhereRaw(`lower(coalesce(task, '')) like ? escape '\\'`, [like]),
+          .orWhereRaw(`lower(coalesce(client_name, '')) like ? escape '\\'`, [like])
+          .orWhereRaw(`lower(coalesce(task, '')) like ? escape '\\'`, [like])
+          .orWhereRaw(`lower(coalesce(tags, '')) like ? escape '\\'`, [like]),
       );
     }
     const rows = await query.orderBy([
@@ -360,5 +431,114 @@ export class KnexMetadataStore implements MetadataStore {
       { column: 'run_id', order: 'desc' },
     ]).limit(q.limit);
     return rows.map(runRow);
+  }
+
+  async listRunHeads(q: Pick<RunListQuery, 'tenant_id' | 'limit' | 'before' | 'since'>): Promise<RunHead[]> {
+    // Runs without a parent, and one entry per parent id that no run of the tenant has (created
+    // when its first child was). A child whose parent exists is listed under that parent only.
+    const orphanParent = 'not exists (select 1 from runs p where p.tenant_id = c.tenant_id and p.run_id = c.parent_run_id)';
+    const heads = this.db
+      .select('run_id', 'created_at', this.db.raw('0 as synthetic'))
+      .from('runs')
+      .where('tenant_id', q.tenant_id)
+      .whereNull('parent_run_id')
+      .unionAll((u) =>
+        u
+          .select('c.parent_run_id as run_id', this.db.raw('min(c.created_at) as created_at'), this.db.raw('1 as synthetic'))
+          .from('runs as c')
+          .where('c.tenant_id', q.tenant_id)
+          .whereNotNull('c.parent_run_id')
+          .whereRaw(orphanParent)
+          .groupBy('c.parent_run_id'),
+      );
+    const query = this.db.select('*').from(heads.as('heads'));
+    if (q.before) {
+      const b = q.before;
+      query.where((w) => w.where('created_at', '<', b.created_at).orWhere((x) => x.where('created_at', b.created_at).andWhere('run_id', '<', b.run_id)));
+    }
+    if (q.since !== undefined) query.andWhere('created_at', '>=', q.since);
+    const rows: Array<Record<string, unknown>> = await query.orderBy([
+      { column: 'created_at', order: 'desc' },
+      { column: 'run_id', order: 'desc' },
+    ]).limit(q.limit);
+    return rows.map((r) => ({ run_id: String(r.run_id), created_at: Number(r.created_at), synthetic: Number(r.synthetic) === 1 }));
+  }
+
+  async getRuns(tenantId: string, runIds: string[]): Promise<RunRow[]> {
+    if (!runIds.length) return [];
+    return (await this.db('runs').where('tenant_id', tenantId).whereIn('run_id', runIds)).map(runRow);
+  }
+
+  async listChildren(tenantId: string, parentIds: string[], perParent: number): Promise<RunRow[]> {
+    if (!parentIds.length) return [];
+    const ranked = this.db('runs')
+      .select('*', this.db.raw('row_number() over (partition by parent_run_id order by created_at, run_id) as rn'))
+      .where('tenant_id', tenantId)
+      .whereIn('parent_run_id', parentIds);
+    const rows: Array<Record<string, unknown>> = await this.db
+      .select('*')
+      .from(ranked.as('ranked'))
+      .where('rn', '<=', perParent)
+      .orderBy([{ column: 'parent_run_id' }, { column: 'created_at' }, { column: 'run_id' }]);
+    return rows.map(({ rn: _rn, ...r }) => runRow(r));
+  }
+
+  async summarizeChildren(tenantId: string, parentIds: string[]): Promise<ChildrenSummary[]> {
+    if (!parentIds.length) return [];
+    const raw = (sql: string) => this.db.raw(sql);
+    // A value every child shares: one distinct value and no child without one.
+    const shared = (c: string) => raw(`case when count(distinct ${c}) = 1 and count(${c}) = count(*) then min(${c}) end as ${c}`);
+    const [rollups, statuses] = await Promise.all([
+      this.db('runs')
+        .where('tenant_id', tenantId)
+        .whereIn('parent_run_id', parentIds)
+        .groupBy('parent_run_id')
+        .select(
+          'parent_run_id',
+          raw('count(*) as count'),
+          raw('min(created_at) as first_created_at'),
+          raw('max(updated_at) as last_updated_at'),
+          raw('sum(step_count) as step_count'),
+          raw('sum(extra_iterations) as extra_iterations'),
+          raw('sum(total_usd) as total_usd'),
+          raw('min(started_at) as started_at'),
+          raw('case when count(ended_at) = count(*) then max(ended_at) end as ended_at'),
+          raw('max(last_heartbeat_at) as last_heartbeat_at'),
+          shared('client_name'),
+          shared('client_version'),
+          shared('capture_mode'),
+          shared('group_id'),
+        ),
+      this.db('runs')
+        .where('tenant_id', tenantId)
+        .whereIn('parent_run_id', parentIds)
+        .whereNotNull('status')
+        .groupBy('parent_run_id', 'status')
+        .select('parent_run_id', 'status', raw('count(*) as n')),
+    ]);
+    const byParent = new Map<string, Record<string, number>>();
+    for (const r of statuses as Array<{ parent_run_id: string; status: string; n: unknown }>) {
+      const m = byParent.get(r.parent_run_id) ?? {};
+      m[r.status] = Number(r.n);
+      byParent.set(r.parent_run_id, m);
+    }
+    const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+    return (rollups as Array<Record<string, unknown>>).map((r) => ({
+      parent_run_id: String(r.parent_run_id),
+      count: Number(r.count),
+      first_created_at: Number(r.first_created_at),
+      last_updated_at: Number(r.last_updated_at),
+      step_count: Number(r.step_count ?? 0),
+      extra_iterations: Number(r.extra_iterations ?? 0),
+      total_usd: num(r.total_usd),
+      started_at: num(r.started_at),
+      ended_at: num(r.ended_at),
+      last_heartbeat_at: num(r.last_heartbeat_at),
+      statuses: byParent.get(String(r.parent_run_id)) ?? {},
+      client_name: (r.client_name as string | null) ?? null,
+      client_version: (r.client_version as string | null) ?? null,
+      capture_mode: (r.capture_mode as string | null) ?? null,
+      group_id: (r.group_id as string | null) ?? null,
+    }));
   }
 }

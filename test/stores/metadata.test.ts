@@ -89,13 +89,13 @@ describe.each(drivers)('metadata store contract: %s', (driver) => {
   });
 
   it.skipIf(skip)('claims a run\'s first manifest exactly once, also after out-of-order creation', async () => {
-    expect(await store.upsertManifest(tenant.id, 'run_a', { agent: 'a', task: 't', status: null }, 10)).toBe(true);
-    expect(await store.upsertManifest(tenant.id, 'run_a', { agent: 'b', task: 't', status: null }, 20)).toBe(false);
-    expect((await store.getRun(tenant.id, 'run_a'))?.agent).toBe('b');
+    expect(await store.upsertManifest(tenant.id, 'run_a', { client_name: 'a', step_count: 4 }, 10)).toBe(true);
+    expect(await store.upsertManifest(tenant.id, 'run_a', { client_name: 'b', capture_mode: 'full', step_count: 2 }, 20)).toBe(false);
+    expect(await store.getRun(tenant.id, 'run_a')).toMatchObject({ client_name: 'b', capture_mode: 'full', step_count: 4 });
     await store.touchRuns([{ tenant_id: tenant.id, run_id: 'run_b', seen_at: 30, step_count: 3 }]);
     expect((await store.getRun(tenant.id, 'run_b'))?.has_manifest).toBe(false);
-    expect(await store.upsertManifest(tenant.id, 'run_b', { agent: 'c', task: null, status: null }, 40)).toBe(true);
-    const results = await Promise.all(Array.from({ length: 8 }, () => store.upsertManifest(tenant.id, 'run_c', { agent: null, task: null, status: null }, 50)));
+    expect(await store.upsertManifest(tenant.id, 'run_b', { client_name: 'c' }, 40)).toBe(true);
+    const results = await Promise.all(Array.from({ length: 8 }, () => store.upsertManifest(tenant.id, 'run_c', {}, 50)));
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 

@@ -1,4 +1,5 @@
 import type { RouteDef } from '../../http/route.js';
+import { costsRoutes } from './costs.js';
 import { eventRoutes } from './events.js';
 import { heartbeatRoutes } from './heartbeat.js';
 import { logRoutes } from './logs.js';
@@ -8,7 +9,7 @@ import { screenshotRoutes } from './screenshots.js';
 import { stepRoutes } from './steps.js';
 import { traceRoutes } from './trace.js';
 
-/** The eight SDK ingest endpoints (DSN bearer auth). */
+/** The SDK ingest endpoints (DSN bearer auth). */
 export const ingestRoutes: RouteDef[] = [
   ...manifestRoutes,
   ...traceRoutes,
@@ -18,4 +19,5 @@ export const ingestRoutes: RouteDef[] = [
   ...modelioRoutes,
   ...logRoutes,
   ...heartbeatRoutes,
+  ...costsRoutes,
 ];

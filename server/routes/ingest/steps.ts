@@ -1,6 +1,7 @@
 import { ApiError } from '../../errors.js';
 import { route, RUN_ID } from '../../http/route.js';
 import { ingestRunWrite, present, relative, runIdMismatch, runTarget, verbatimJson } from '../../services/ingest.js';
+import { stepFacts } from '../../services/run-facts.js';
 import { sendJson } from '../../http/send-json.js';
 
 /** PUT /runs/{run_id}/steps/{step_index}: one StepTrace, stored verbatim at steps/NNNN.json. */
@@ -29,7 +30,7 @@ export const stepRoutes = [
         target,
         `step:${index}`,
         () => ctx.stores.objects.put(key, verbatimJson(req), { contentType: 'application/json' }),
-        { step_count: index + 1 },
+        { step_count: index + 1, ...stepFacts(body, target.runId) },
       );
       sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, key) });
     },
