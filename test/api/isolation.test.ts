@@ -19,6 +19,7 @@ const CASES: Record<string, { file: string; traversal: string[] }> = {
   '/runs/:run_id/modelio/:relpath': { file: 'modelio/0001-planner-0.json', traversal: ['modelio/..%2F..%2Fmanifest.json', 'modelio/%2e%2e', 'modelio/0001-planner-0.json%00'] },
   '/runs/:run_id/logs/:name.log': { file: 'logs/run.log', traversal: ['logs/..%2Frun.log', 'logs/%2e%2e.log', 'logs/run%00.log', `logs/${'l'.repeat(129)}.log`] },
   '/runs/:run_id/diagnostics/findings.json': { file: 'diagnostics/findings.json', traversal: [] },
+  '/runs/:run_id/costs.json': { file: 'costs.json', traversal: [] },
 };
 
 const RUN_ROUTES = ROUTES.filter((r) => r.method === 'get' && r.path.startsWith('/runs/:run_id/')).map((r) => r.path);
@@ -69,6 +70,7 @@ function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
     logs: [{ name: 'run', text: `hello from ${m}\n` }],
     screenshots: [[1, 'post']],
     modelio: [['0001-planner-0.json', { request: { marker: m } }]],
+    costs: { total_usd: 1, marker: m },
   });
 }
 

@@ -70,6 +70,8 @@ export interface SeedRun {
   logs?: Array<{ name: string; text: string }>;
   screenshots?: Array<[number, ScreenshotKind]>;
   modelio?: Array<[string, Record<string, unknown>]>;
+  /** costs.json, as PUT /runs/{id}/costs stores it. */
+  costs?: Record<string, unknown>;
   /** Index fields: default running, from the manifest. */
   status?: string;
   /** More index facts, as an ingest route would report them. */
@@ -97,6 +99,7 @@ export async function seedRun(ctx: AppContext, tenantId: string, runId: string, 
   for (const l of s.logs ?? []) await ctx.appends.append(keys.log(l.name), Buffer.from(l.text), 1_048_576, 'text/plain');
   for (const [i, kind] of s.screenshots ?? []) await objects.put(keys.screenshot(i, kind), PNG, { contentType: 'image/png' });
   for (const [rel, doc] of s.modelio ?? []) await objects.put(keys.modelio(rel), JSON.stringify(doc), json);
+  if (s.costs) await objects.put(keys.costs, JSON.stringify(s.costs), json);
   const stepCount = Math.max(0, ...(s.steps ?? []).map((x) => (x.step_index as number) + 1), ...((s.trace?.steps as Array<{ step_index: number }> | undefined) ?? []).map((x) => x.step_index + 1));
   ctx.runIndex.touch({
     tenant_id: tenantId,
