@@ -436,31 +436,41 @@ export class KnexMetadataStore implements MetadataStore {
   async listRunHeads(q: Pick<RunListQuery, 'tenant_id' | 'limit' | 'before' | 'since'>): Promise<RunHead[]> {
     // Runs without a parent, and one entry per parent id that no run of the tenant has (created
     // when its first child was). A child whose parent exists is listed under that parent only.
-    const orphanParent = 'not exists (select 1 from runs p where p.tenant_id = c.tenant_id and p.run_id = c.parent_run_id)';
-    const heads = this.db
+    // Each half applies the keyset and the limit itself, so the first walks the newest-first index
+    // and stops after `limit` rows instead of sorting the tenant's runs.
+    const b = q.before;
+    const own = this.db('runs')
       .select('run_id', 'created_at', this.db.raw('0 as synthetic'))
-      .from('runs')
       .where('tenant_id', q.tenant_id)
       .whereNull('parent_run_id')
-      .unionAll((u) =>
-        u
-          .select('c.parent_run_id as run_id', this.db.raw('min(c.created_at) as created_at'), this.db.raw('1 as synthetic'))
-          .from('runs as c')
-          .where('c.tenant_id', q.tenant_id)
-          .whereNotNull('c.parent_run_id')
-          .whereRaw(orphanParent)
-          .groupBy('c.parent_run_id'),
-      );
-    const query = this.db.select('*').from(heads.as('heads'));
-    if (q.before) {
-      const b = q.before;
-      query.where((w) => w.where('created_at', '<', b.created_at).orWhere((x) => x.where('created_at', b.created_at).andWhere('run_id', '<', b.run_id)));
-    }
-    if (q.since !== undefined) query.andWhere('created_at', '>=', q.since);
-    const rows: Array<Record<string, unknown>> = await query.orderBy([
-      { column: 'created_at', order: 'desc' },
-      { column: 'run_id', order: 'desc' },
-    ]).limit(q.limit);
+      .modify((w) => {
+        if (b) w.andWhere((x) => x.where('created_at', '<', b.created_at).orWhere((y) => y.where('created_at', b.created_at).andWhere('run_id', '<', b.run_id)));
+        if (q.since !== undefined) w.andWhere('created_at', '>=', q.since);
+      })
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'run_id', order: 'desc' },
+      ])
+      .limit(q.limit);
+    const synthesised = this.db('runs as c')
+      .select('c.parent_run_id as run_id', this.db.raw('min(c.created_at) as created_at'), this.db.raw('1 as synthetic'))
+      .where('c.tenant_id', q.tenant_id)
+      .whereNotNull('c.parent_run_id')
+      .whereRaw('not exists (select 1 from runs p where p.tenant_id = c.tenant_id and p.run_id = c.parent_run_id)')
+      .groupBy('c.parent_run_id')
+      .modify((w) => {
+        if (b) w.havingRaw('(min(c.created_at) < ? or (min(c.created_at) = ? and c.parent_run_id < ?))', [b.created_at, b.created_at, b.run_id]);
+        if (q.since !== undefined) w.havingRaw('min(c.created_at) >= ?', [q.since]);
+      });
+    const heads = this.db.select('*').from(own.as('own')).unionAll(this.db.select('*').from(synthesised.as('synthesised')), false);
+    const rows: Array<Record<string, unknown>> = await this.db
+      .select('*')
+      .from(heads.as('heads'))
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'run_id', order: 'desc' },
+      ])
+      .limit(q.limit);
     return rows.map((r) => ({ run_id: String(r.run_id), created_at: Number(r.created_at), synthetic: Number(r.synthetic) === 1 }));
   }
 

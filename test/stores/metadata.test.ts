@@ -219,6 +219,9 @@ describe.each(drivers)('metadata store contract: %s', (driver) => {
         { run_id: 'solo', created_at: 1, synthetic: false },
       ]);
       expect((await store.listRunHeads({ tenant_id: g.id, limit: 10, since: 5 })).map((h) => h.run_id)).toEqual(['late', 'fan']);
+      // since and a cursor together, on both kinds of entry.
+      expect((await store.listRunHeads({ tenant_id: g.id, limit: 10, since: 2, before: { created_at: 7, run_id: 'late' } })).map((h) => h.run_id)).toEqual(['fan', 'orch']);
+      expect((await store.listRunHeads({ tenant_id: g.id, limit: 10, since: 6, before: { created_at: 7, run_id: 'late' } })).map((h) => h.run_id)).toEqual([]);
       const kids = await store.listChildren(g.id, ['orch', 'fan', 'solo'], 1);
       expect(kids.map((k) => k.run_id)).toEqual(['fan:w1', 'orch:w1']);
       const [fan] = await store.summarizeChildren(g.id, ['fan']);
