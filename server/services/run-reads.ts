@@ -172,9 +172,10 @@ export function parseRunsQuery(req: Request): RunsQuery {
   }
   const rawTags = req.query.tag;
   if (rawTags !== undefined) {
-    const list = Array.isArray(rawTags) ? rawTags : [rawTags];
+    // An empty tag= is no filter, like any empty parameter.
+    const list = (Array.isArray(rawTags) ? rawTags : [rawTags]).filter((t) => t !== '');
     if (list.length > MAX_TAG_FILTERS) throw queryError('tag', `at most ${MAX_TAG_FILTERS} tag filters`, 'maxItems');
-    out.tags = list.map((t) => {
+    if (list.length) out.tags = list.map((t) => {
       const f = typeof t === 'string' ? parseTagFilter(t) : undefined;
       if (!f) throw queryError('tag', `must be key:value or key (a key of 1 to 128 characters without ':', quotes or control characters; a value of at most ${MAX_TAG_VALUE})`, 'pattern');
       return f;

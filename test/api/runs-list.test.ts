@@ -130,7 +130,7 @@ describe.each(PROFILES)('the runs list on %s backends', (profile) => {
   });
 
   it.skipIf(skip)('filters on tags, group, parent and fingerprint; q searches run id, client, task and tags', async () => {
-    const { ingest, ids, cookie } = await tenant();
+    const { ingest, ids, list, cookie } = await tenant();
     await ingest('PUT', '/runs/run_prod/trace', { session: { status: 'succeeded', tags: { env: 'prod', 'team.name': 'ops:core' }, client: { name: 'Planner-Bot' }, group_id: 'batch-1' }, steps: [] });
     await ingest('PUT', '/runs/run_dev/trace', { session: { status: 'running', tags: { env: 'dev' }, task_spec: { instruction: 'Enable DARK mode' } }, steps: [] });
     await ingest('PUT', '/runs/run_dev/steps/0', { step_index: 0, step_id: 'run_dev/step/0000', group_id: 'batch-1', branch_context: { parent_run_id: 'run_prod', branch_point_step_index: 0, mutated_axis: 'action' } });
@@ -146,6 +146,7 @@ describe.each(PROFILES)('the runs list on %s backends', (profile) => {
     expect(await ids('q=dark')).toEqual(['run_dev']);
     expect(await ids('q=ops:core')).toEqual(['run_prod']);
     expect(await ids('tag=env:dev&status=running&group_id=batch-1')).toEqual(['run_dev']);
+    expect((await list('tag=')).runs.map((r) => r.run_id)).toEqual(['run_fp', 'run_prod']); // no filter: grouped, run_dev under run_prod
     for (const q of ['tag=:x', 'tag=a"b:c', `tag=${'k'.repeat(129)}`, Array.from({ length: 9 }, (_, i) => `tag=k${i}`).join('&'), 'parent_run_id=a/b', `group_id=${'g'.repeat(201)}`, 'flat=yes', 'fingerprint=a&fingerprint=b']) {
       const body = await expectError(await get(`${s.api}/runs?${q}`, cookie), 422, 'validation_failed');
       expect((body.errors as Array<{ loc: string[] }>)[0]!.loc[0]).toBe('query');
