@@ -1,11 +1,12 @@
 import type { Request } from 'express';
 import { ApiError, type FieldError } from '../errors.js';
-import type { ChildrenSummary, MetadataStore, RunRow, TagFilter } from '../../storage/metadata/index.js';
+import type { MetadataStore, RunRow, TagFilter } from '../../storage/metadata/index.js';
 import type { ObjectStore } from '../../storage/objects/index.js';
 import { Appender } from './appends.js';
 import { BundleKeys, RUN_ID_RE } from './bundle.js';
-import { RUN_STATUSES, SESSION_TYPE_TAG, type RunStatus } from './run-facts.js';
-import { iso, isoOrNull } from './time.js';
+import { RUN_STATUSES, type RunStatus } from './run-facts.js';
+import { listGroupedRuns } from './run-groups.js';
+import { runSummary } from './run-summary.js';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
@@ -14,77 +15,12 @@ const MAX_Q = 200;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
 
-/** Children listed under a parent row; the rest are read with `?parent_run_id=`. */
-export const MAX_CHILDREN = 50;
 /** Tag filters per request. */
 export const MAX_TAG_FILTERS = 8;
 /** A tag filter's key: what the index keeps, without `:` (it separates the value), quotes or control characters. */
 const TAG_KEY_RE = /^[^:"\\\x00-\x1f]{1,128}$/;
 const MAX_TAG_VALUE = 1_000;
 const MAX_ID_FILTER = 200;
-
-const sumUsd = (v: number): number => Math.round(v * 1e10) / 1e10;
-
-/** One run as GET /runs shows it (run-summary.schema.json). */
-export function runSummary(r: RunRow) {
-  const tags = r.tags ?? {};
-  return {
-    run_id: r.run_id,
-    created_at: iso(r.created_at),
-    updated_at: iso(r.updated_at),
-    status: r.status,
-    client_name: r.client_name,
-    client_version: r.client_version,
-    capture_mode: r.capture_mode,
-    task: r.task,
-    step_count: r.step_count,
-    iteration_count: r.step_count + r.extra_iterations,
-    costs: r.costs,
-    tags,
-    session_type: typeof tags[SESSION_TYPE_TAG] === 'string' ? tags[SESSION_TYPE_TAG] : null,
-    started_at: isoOrNull(r.started_at),
-    ended_at: isoOrNull(r.ended_at),
-    debug_session_id: r.debug_session_id,
-    trajectory_fingerprint: r.trajectory_fingerprint,
-    group_id: r.group_id,
-    parent_run_id: r.parent_run_id,
-    last_heartbeat: isoOrNull(r.last_heartbeat_at),
-  };
-}
-
-export type RunSummary = ReturnType<typeof runSummary>;
-
-/** A synthesised parent's status: running while any child runs, else the worst ending, else succeeded. */
-export function groupStatus(statuses: Record<string, number>): RunStatus | null {
-  for (const s of ['running', 'failed', 'halted', 'cancelled', 'succeeded'] as const) if ((statuses[s] ?? 0) > 0) return s;
-  return null;
-}
-
-/** The parent row of runs whose parent is no run: what their roll-up tells. */
-export function syntheticParent(c: ChildrenSummary): RunSummary {
-  return {
-    run_id: c.parent_run_id,
-    created_at: iso(c.first_created_at),
-    updated_at: iso(c.last_updated_at),
-    status: groupStatus(c.statuses),
-    client_name: c.client_name,
-    client_version: c.client_version,
-    capture_mode: c.capture_mode,
-    task: null,
-    step_count: c.step_count,
-    iteration_count: c.step_count + c.extra_iterations,
-    costs: c.total_usd === null ? null : { total_usd: sumUsd(c.total_usd) },
-    tags: {},
-    session_type: null,
-    started_at: isoOrNull(c.started_at),
-    ended_at: isoOrNull(c.ended_at),
-    debug_session_id: null,
-    trajectory_fingerprint: null,
-    group_id: c.group_id,
-    parent_run_id: null,
-    last_heartbeat: isoOrNull(c.last_heartbeat_at),
-  };
-}
 
 /** Keyset cursor: base64url of {"c": created_at (epoch ms), "r": run_id} of the last row of a page. */
 export function encodeCursor(r: Pick<RunRow, 'created_at' | 'run_id'>): string {
@@ -207,7 +143,7 @@ export function isGrouped(q: RunsQuery): boolean {
 
 /** One page of the run index (never an object-store listing). */
 export async function listRuns(metadata: MetadataStore, tenantId: string, q: RunsQuery) {
-  if (isGrouped(q)) return listGroupedRuns(metadata, tenantId, q);
+  if (isGrouped(q)) return listGroupedRuns(metadata, tenantId, q, encodeCursor);
   const rows = await metadata.listRuns({
     tenant_id: tenantId,
     limit: q.limit + 1,
@@ -223,40 +159,6 @@ export async function listRuns(metadata: MetadataStore, tenantId: string, q: Run
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return { runs: page.map(runSummary), next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null };
-}
-
-/**
- * Parent rows with their children: runs without a parent, and one synthesised row per parent id
- * that no run has. Pages are keyset positions over those rows alone, so children never shift them.
- */
-async function listGroupedRuns(metadata: MetadataStore, tenantId: string, q: RunsQuery) {
-  const heads = await metadata.listRunHeads({ tenant_id: tenantId, limit: q.limit + 1, before: q.before, since: q.since });
-  const page = heads.slice(0, q.limit);
-  const ids = page.map((h) => h.run_id);
-  const [real, children, rollups] = await Promise.all([
-    metadata.getRuns(tenantId, page.filter((h) => !h.synthetic).map((h) => h.run_id)),
-    metadata.listChildren(tenantId, ids, MAX_CHILDREN),
-    metadata.summarizeChildren(tenantId, ids),
-  ]);
-  const realById = new Map(real.map((r) => [r.run_id, r]));
-  const rollupById = new Map(rollups.map((c) => [c.parent_run_id, c]));
-  const childrenById = new Map<string, RunSummary[]>();
-  for (const c of children) {
-    const list = childrenById.get(c.parent_run_id!) ?? [];
-    list.push(runSummary(c));
-    childrenById.set(c.parent_run_id!, list);
-  }
-  const runs = [];
-  for (const h of page) {
-    const row = realById.get(h.run_id);
-    const rollup = rollupById.get(h.run_id);
-    // A head whose rows changed between the queries (a parent arrived, children went) is skipped.
-    const base = h.synthetic ? (rollup ? syntheticParent(rollup) : undefined) : row ? runSummary(row) : undefined;
-    if (!base) continue;
-    runs.push({ ...base, synthetic: h.synthetic, children_count: rollup?.count ?? 0, children: childrenById.get(h.run_id) ?? [] });
-  }
-  const last = page[page.length - 1];
-  return { runs, next_cursor: heads.length > q.limit && last ? encodeCursor(last) : null };
 }
 
 export interface BundleCounts {

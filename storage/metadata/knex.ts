@@ -2,13 +2,14 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { translateDbError } from './errors.js';
 import { migrationSource } from './migrations/index.js';
+import * as runQueries from './knex-runs.js';
+import { FACT_COLUMNS, factColumns, runRow } from './knex-runs.js';
 import type {
   ChildrenSummary,
   Dsn,
   ManifestFields,
   MetadataStore,
   ReadToken,
-  RunFacts,
   RunHead,
   RunListQuery,
   RunRow,
@@ -54,43 +55,6 @@ export function createKnex(opts: { databaseUrl?: string; sqliteFile?: string }):
 const bool = (v: unknown): boolean => v === true || v === 1 || v === '1';
 const tenantRow = (r: Record<string, unknown>): Tenant => ({ ...(r as unknown as Tenant), modelio_enabled: bool(r.modelio_enabled) });
 const userRow = (r: Record<string, unknown>): User => ({ ...(r as unknown as User), is_admin: bool(r.is_admin) });
-const parseJson = <T>(v: unknown): T | null => {
-  if (typeof v !== 'string' || v === '') return null;
-  try {
-    return JSON.parse(v) as T;
-  } catch {
-    return null;
-  }
-};
-const runRow = (r: Record<string, unknown>): RunRow => {
-  const { total_usd: _usd, ...rest } = r;
-  return {
-    ...(rest as unknown as RunRow),
-    has_manifest: bool(r.has_manifest),
-    extra_iterations: Number(r.extra_iterations ?? 0),
-    tags: parseJson<Record<string, string>>(r.tags),
-    costs: parseJson<Record<string, number>>(r.costs),
-  };
-};
-
-/** Scalar facts: stored as given, a later value replaces an earlier one. */
-const FACT_COLUMNS = ['client_name', 'client_version', 'capture_mode', 'debug_session_id', 'trajectory_fingerprint', 'group_id', 'parent_run_id', 'task', 'started_at', 'ended_at'] as const;
-
-/** The columns a set of facts writes; absent facts write nothing (or null in a new row: `withNulls`). */
-function factColumns(f: RunFacts, withNulls: boolean): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const c of FACT_COLUMNS) if (f[c] !== undefined || withNulls) out[c] = f[c] ?? null;
-  if (f.tags !== undefined || withNulls) out.tags = f.tags === undefined ? null : JSON.stringify(f.tags);
-  if (f.costs !== undefined || withNulls) {
-    out.costs = f.costs === undefined ? null : JSON.stringify(f.costs);
-    out.total_usd = f.costs?.total_usd ?? null;
-  }
-  return out;
-}
-
-/** Escapes LIKE wildcards; the pattern matches anywhere, case-insensitively (the column is lowered). */
-const likeAnywhere = (q: string): string => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-
 export class KnexMetadataStore implements MetadataStore {
   readonly kind: 'postgres' | 'sqlite';
 
@@ -394,84 +358,12 @@ export class KnexMetadataStore implements MetadataStore {
     return r ? runRow(r) : undefined;
   }
 
-  async listRuns(q: RunListQuery): Promise<RunRow[]> {
-    const query = this.db('runs').where('tenant_id', q.tenant_id);
-    if (q.before) {
-      const b = q.before;
-      query.andWhere((w) => w.where('created_at', '<', b.created_at).orWhere((x) => x.where('created_at', b.created_at).andWhere('run_id', '<', b.run_id)));
-    }
-    if (q.status) query.andWhere('status', q.status);
-    if (q.since !== undefined) query.andWhere('created_at', '>=', q.since);
-    if (q.group_id !== undefined) query.andWhere('group_id', q.group_id);
-    if (q.parent_run_id !== undefined) query.andWhere('parent_run_id', q.parent_run_id);
-    if (q.trajectory_fingerprint !== undefined) query.andWhere('trajectory_fingerprint', q.trajectory_fingerprint);
-    for (const tag of q.tags ?? []) {
-      // Keys are checked by the caller (no quote or backslash), so the SQLite JSON path is safe.
-      if (this.kind === 'postgres') {
-        if (tag.value === undefined) query.andWhereRaw('(tags::jsonb ->> ?) is not null', [tag.key]);
-        else query.andWhereRaw('(tags::jsonb ->> ?) = ?', [tag.key, tag.value]);
-      } else {
-        const path = `$."${tag.key}"`;
-        if (tag.value === undefined) query.andWhereRaw("json_type(tags, ?) = 'text'", [path]);
-        else query.andWhereRaw("json_type(tags, ?) = 'text' and json_extract(tags, ?) = ?", [path, path, tag.value]);
-      }
-    }
-    if (q.q) {
-      const like = likeAnywhere(q.q);
-      query.andWhere((w) =>
-        w
-          .whereRaw(`lower(run_id) like ? escape '\\'`, [like])
-          .orWhereRaw(`lower(coalesce(client_name, '')) like ? escape '\\'`, [like])
-          .orWhereRaw(`lower(coalesce(task, '')) like ? escape '\\'`, [like])
-          .orWhereRaw(`lower(coalesce(tags, '')) like ? escape '\\'`, [like]),
-      );
-    }
-    const rows = await query.orderBy([
-      { column: 'created_at', order: 'desc' },
-      { column: 'run_id', order: 'desc' },
-    ]).limit(q.limit);
-    return rows.map(runRow);
+  listRuns(q: RunListQuery): Promise<RunRow[]> {
+    return runQueries.listRuns(this.db, this.kind, q);
   }
 
-  async listRunHeads(q: Pick<RunListQuery, 'tenant_id' | 'limit' | 'before' | 'since'>): Promise<RunHead[]> {
-    // Runs without a parent, and one entry per parent id that no run of the tenant has (created
-    // when its first child was). A child whose parent exists is listed under that parent only.
-    // Each half applies the keyset and the limit itself, so the first walks the newest-first index
-    // and stops after `limit` rows instead of sorting the tenant's runs.
-    const b = q.before;
-    const own = this.db('runs')
-      .select('run_id', 'created_at', this.db.raw('0 as synthetic'))
-      .where('tenant_id', q.tenant_id)
-      .whereNull('parent_run_id')
-      .modify((w) => {
-        if (b) w.andWhere((x) => x.where('created_at', '<', b.created_at).orWhere((y) => y.where('created_at', b.created_at).andWhere('run_id', '<', b.run_id)));
-        if (q.since !== undefined) w.andWhere('created_at', '>=', q.since);
-      })
-      .orderBy([
-        { column: 'created_at', order: 'desc' },
-        { column: 'run_id', order: 'desc' },
-      ])
-      .limit(q.limit);
-    const synthesised = this.db('runs as c')
-      .select('c.parent_run_id as run_id', this.db.raw('min(c.created_at) as created_at'), this.db.raw('1 as synthetic'))
-      .where('c.tenant_id', q.tenant_id)
-      .whereNotNull('c.parent_run_id')
-      .whereRaw('not exists (select 1 from runs p where p.tenant_id = c.tenant_id and p.run_id = c.parent_run_id)')
-      .groupBy('c.parent_run_id')
-      .modify((w) => {
-        if (b) w.havingRaw('(min(c.created_at) < ? or (min(c.created_at) = ? and c.parent_run_id < ?))', [b.created_at, b.created_at, b.run_id]);
-        if (q.since !== undefined) w.havingRaw('min(c.created_at) >= ?', [q.since]);
-      });
-    const heads = this.db.select('*').from(own.as('own')).unionAll(this.db.select('*').from(synthesised.as('synthesised')), false);
-    const rows: Array<Record<string, unknown>> = await this.db
-      .select('*')
-      .from(heads.as('heads'))
-      .orderBy([
-        { column: 'created_at', order: 'desc' },
-        { column: 'run_id', order: 'desc' },
-      ])
-      .limit(q.limit);
-    return rows.map((r) => ({ run_id: String(r.run_id), created_at: Number(r.created_at), synthetic: Number(r.synthetic) === 1 }));
+  listRunHeads(q: Pick<RunListQuery, 'tenant_id' | 'limit' | 'before' | 'since'>): Promise<RunHead[]> {
+    return runQueries.listRunHeads(this.db, q);
   }
 
   async getRuns(tenantId: string, runIds: string[]): Promise<RunRow[]> {
@@ -479,76 +371,11 @@ export class KnexMetadataStore implements MetadataStore {
     return (await this.db('runs').where('tenant_id', tenantId).whereIn('run_id', runIds)).map(runRow);
   }
 
-  async listChildren(tenantId: string, parentIds: string[], perParent: number): Promise<RunRow[]> {
-    if (!parentIds.length) return [];
-    const ranked = this.db('runs')
-      .select('*', this.db.raw('row_number() over (partition by parent_run_id order by created_at, run_id) as rn'))
-      .where('tenant_id', tenantId)
-      .whereIn('parent_run_id', parentIds);
-    const rows: Array<Record<string, unknown>> = await this.db
-      .select('*')
-      .from(ranked.as('ranked'))
-      .where('rn', '<=', perParent)
-      .orderBy([{ column: 'parent_run_id' }, { column: 'created_at' }, { column: 'run_id' }]);
-    return rows.map(({ rn: _rn, ...r }) => runRow(r));
+  listChildren(tenantId: string, parentIds: string[], perParent: number): Promise<RunRow[]> {
+    return runQueries.listChildren(this.db, tenantId, parentIds, perParent);
   }
 
-  async summarizeChildren(tenantId: string, parentIds: string[]): Promise<ChildrenSummary[]> {
-    if (!parentIds.length) return [];
-    const raw = (sql: string) => this.db.raw(sql);
-    // A value every child shares: one distinct value and no child without one.
-    const shared = (c: string) => raw(`case when count(distinct ${c}) = 1 and count(${c}) = count(*) then min(${c}) end as ${c}`);
-    const [rollups, statuses] = await Promise.all([
-      this.db('runs')
-        .where('tenant_id', tenantId)
-        .whereIn('parent_run_id', parentIds)
-        .groupBy('parent_run_id')
-        .select(
-          'parent_run_id',
-          raw('count(*) as count'),
-          raw('min(created_at) as first_created_at'),
-          raw('max(updated_at) as last_updated_at'),
-          raw('sum(step_count) as step_count'),
-          raw('sum(extra_iterations) as extra_iterations'),
-          raw('sum(total_usd) as total_usd'),
-          raw('min(started_at) as started_at'),
-          raw('case when count(ended_at) = count(*) then max(ended_at) end as ended_at'),
-          raw('max(last_heartbeat_at) as last_heartbeat_at'),
-          shared('client_name'),
-          shared('client_version'),
-          shared('capture_mode'),
-          shared('group_id'),
-        ),
-      this.db('runs')
-        .where('tenant_id', tenantId)
-        .whereIn('parent_run_id', parentIds)
-        .whereNotNull('status')
-        .groupBy('parent_run_id', 'status')
-        .select('parent_run_id', 'status', raw('count(*) as n')),
-    ]);
-    const byParent = new Map<string, Record<string, number>>();
-    for (const r of statuses as Array<{ parent_run_id: string; status: string; n: unknown }>) {
-      const m = byParent.get(r.parent_run_id) ?? {};
-      m[r.status] = Number(r.n);
-      byParent.set(r.parent_run_id, m);
-    }
-    const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-    return (rollups as Array<Record<string, unknown>>).map((r) => ({
-      parent_run_id: String(r.parent_run_id),
-      count: Number(r.count),
-      first_created_at: Number(r.first_created_at),
-      last_updated_at: Number(r.last_updated_at),
-      step_count: Number(r.step_count ?? 0),
-      extra_iterations: Number(r.extra_iterations ?? 0),
-      total_usd: num(r.total_usd),
-      started_at: num(r.started_at),
-      ended_at: num(r.ended_at),
-      last_heartbeat_at: num(r.last_heartbeat_at),
-      statuses: byParent.get(String(r.parent_run_id)) ?? {},
-      client_name: (r.client_name as string | null) ?? null,
-      client_version: (r.client_version as string | null) ?? null,
-      capture_mode: (r.capture_mode as string | null) ?? null,
-      group_id: (r.group_id as string | null) ?? null,
-    }));
+  summarizeChildren(tenantId: string, parentIds: string[]): Promise<ChildrenSummary[]> {
+    return runQueries.summarizeChildren(this.db, tenantId, parentIds);
   }
 }
