@@ -1,5 +1,5 @@
 import type { ChildrenSummary, RunRow } from '../../storage/metadata/index.js';
-import { SESSION_TYPE_TAG, type RunStatus } from './run-facts.js';
+import { SESSION_TYPE_TAG, status, type RunStatus } from './run-facts.js';
 import { iso, isoOrNull } from './time.js';
 
 // The two kinds of row of GET /runs (run-summary.schema.json): a run, and a parent synthesised from its children.
@@ -14,7 +14,8 @@ export function runSummary(r: RunRow) {
     run_id: r.run_id,
     created_at: iso(r.created_at),
     updated_at: iso(r.updated_at),
-    status: r.status,
+    // Rows written before the five statuses were enforced may hold others: shown as unknown.
+    status: status(r.status) ?? null,
     client_name: r.client_name,
     client_version: r.client_version,
     capture_mode: r.capture_mode,

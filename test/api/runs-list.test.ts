@@ -103,6 +103,10 @@ describe.each(PROFILES)('the runs list on %s backends', (profile) => {
     expect(stored.status).toBe(200);
     expect(await stored.text()).toBe('{"total_usd":0.09,"tokens_in":4200}');
     expect((await get(`${s.api}/runs/no_such_run/costs.json`, cookie)).status).toBe(404);
+    // Whichever route reported costs last wins, also within one flush of the index.
+    await ingest('PUT', `/runs/${sdkRun}/costs`, { total_usd: 0.2 });
+    await ingest('POST', '/runs', sdkManifest);
+    expect((await list()).runs[0]!.costs).toEqual({ total_usd: 0.05, model_usd: 0.04, tokens_in: 3600, tokens_out: 120 });
   });
 
   it.skipIf(skip)('every session status the SDK has, and the status filter', async () => {

@@ -25,13 +25,22 @@ export const manifestRoutes = [
       const body = req.body as ManifestBody;
       const target = runTarget(req, body.run_id);
       const { auth, keys, runId } = target;
-      const created = await ingestRunWrite(ctx, req, target, 'manifest', async () => {
-        const [, first] = await Promise.all([
-          ctx.stores.objects.put(keys.manifest, verbatimJson(req), { contentType: 'application/json' }),
-          ctx.stores.metadata.upsertManifest(auth.tenant.id, runId, manifestFacts(body, runId), ctx.now()),
-        ]);
-        return first;
-      });
+      // The manifest's facts go through the batched index like every other ingest call's, so the
+      // latest received wins whichever route reported it (a costs PUT a moment earlier included).
+      const created = await ingestRunWrite(
+        ctx,
+        req,
+        target,
+        'manifest',
+        async () => {
+          const [, first] = await Promise.all([
+            ctx.stores.objects.put(keys.manifest, verbatimJson(req), { contentType: 'application/json' }),
+            ctx.stores.metadata.upsertManifest(auth.tenant.id, runId, {}, ctx.now()),
+          ]);
+          return first;
+        },
+        manifestFacts(body, runId),
+      );
       sendJson(res, { ok: true, run_id: runId, created, file: relative(keys, keys.manifest) }, created ? 201 : 200);
     },
   }),

@@ -26,6 +26,10 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['tenant_id', 'group_id'], 'runs_tenant_group_idx');
     t.index(['tenant_id', 'trajectory_fingerprint'], 'runs_tenant_fingerprint_idx');
   });
+  // Session statuses are the SDK's five from now on: the old "aborted" is the SDK's "cancelled",
+  // anything else was never an SDK status.
+  await knex('runs').where('status', 'aborted').update({ status: 'cancelled' });
+  await knex('runs').whereNotIn('status', ['running', 'succeeded', 'failed', 'cancelled', 'halted']).update({ status: null });
   // SQLite drops a plain column in place (3.35+); its varchar lengths are not enforced.
   await knex.raw('alter table runs drop column agent');
   if (pg) await knex.raw('alter table runs alter column run_id type varchar(200)');
