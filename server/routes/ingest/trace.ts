@@ -5,7 +5,6 @@ import { sendJson } from '../../http/send-json.js';
 
 interface TraceBody {
   run_id?: string | null;
-  session?: { status?: string | null } | null;
   steps: Array<{ step_index: number; run_id?: string | null }>;
 }
 
