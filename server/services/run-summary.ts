@@ -7,6 +7,17 @@ import { iso, isoOrNull } from './time.js';
 /** Sums of dollars without binary-fraction noise (0.1 + 0.2 shows as 0.3). */
 const sumUsd = (v: number): number => Math.round(v * 1e10) / 1e10;
 
+/**
+ * The SDK's schema lets producers put the cost in `tags.cost_usd` (text) for older run lists; the
+ * structured `costs` wins when present.
+ */
+function tagCosts(tags: Record<string, string>): Record<string, number> | null {
+  const v = tags.cost_usd;
+  if (v === undefined || !/^\s*\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\s*$/.test(v)) return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? { total_usd: n } : null;
+}
+
 /** One run as GET /runs shows it (run-summary.schema.json). */
 export function runSummary(r: RunRow) {
   const tags = r.tags ?? {};
@@ -22,7 +33,7 @@ export function runSummary(r: RunRow) {
     task: r.task,
     step_count: r.step_count,
     iteration_count: r.step_count + r.extra_iterations,
-    costs: r.costs,
+    costs: r.costs ?? tagCosts(tags),
     tags,
     session_type: typeof tags[SESSION_TYPE_TAG] === 'string' ? tags[SESSION_TYPE_TAG] : null,
     started_at: isoOrNull(r.started_at),

@@ -139,6 +139,9 @@ describe.each(PROFILES)('the runs list on %s backends', (profile) => {
     await ingest('PUT', '/runs/run_dev/trace', { session: { status: 'running', tags: { env: 'dev' }, task_spec: { instruction: 'Enable DARK mode' } }, steps: [] });
     await ingest('PUT', '/runs/run_dev/steps/0', { step_index: 0, step_id: 'run_dev/step/0000', group_id: 'batch-1', branch_context: { parent_run_id: 'run_prod', branch_point_step_index: 0, mutated_axis: 'action' } });
     await ingest('POST', '/runs', { run_id: 'run_fp', trajectory_fingerprint: 'cua_v1:abc' });
+    // Costs as a tag (the SDK schema's text form), shown when no structured costs came.
+    await ingest('PUT', '/runs/run_tagcost/trace', { session: { status: 'succeeded', tags: { cost_usd: '0.42' } }, steps: [] });
+    expect((await list('tag=cost_usd')).runs.map((r) => [r.run_id, r.costs])).toEqual([['run_tagcost', { total_usd: 0.42 }]]);
     expect(await ids('tag=env:prod')).toEqual(['run_prod']);
     expect(await ids('tag=env')).toEqual(['run_dev', 'run_prod']);
     expect(await ids('tag=env:prod&tag=team.name:ops:core')).toEqual(['run_prod']);
@@ -150,7 +153,7 @@ describe.each(PROFILES)('the runs list on %s backends', (profile) => {
     expect(await ids('q=dark')).toEqual(['run_dev']);
     expect(await ids('q=ops:core')).toEqual(['run_prod']);
     expect(await ids('tag=env:dev&status=running&group_id=batch-1')).toEqual(['run_dev']);
-    expect((await list('tag=')).runs.map((r) => r.run_id)).toEqual(['run_fp', 'run_prod']); // no filter: grouped, run_dev under run_prod
+    expect((await list('tag=')).runs.map((r) => r.run_id)).toEqual(['run_tagcost', 'run_fp', 'run_prod']); // no filter: grouped, run_dev under run_prod
     for (const q of ['tag=:x', 'tag=a"b:c', `tag=${'k'.repeat(129)}`, Array.from({ length: 9 }, (_, i) => `tag=k${i}`).join('&'), 'parent_run_id=a/b', `group_id=${'g'.repeat(201)}`, 'flat=yes', 'fingerprint=a&fingerprint=b']) {
       const body = await expectError(await get(`${s.api}/runs?${q}`, cookie), 422, 'validation_failed');
       expect((body.errors as Array<{ loc: string[] }>)[0]!.loc[0]).toBe('query');
