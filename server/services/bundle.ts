@@ -140,6 +140,10 @@ export class BundleKeys {
   get evalCandidatesPrefix(): string {
     return `${this.recordsPrefix}eval_candidates/`;
   }
+  /** The session's cumulative costs (PUT /runs/{id}/costs, latest wins). */
+  get costs(): string {
+    return `${this.prefix}costs.json`;
+  }
   get findings(): string {
     return `${this.prefix}diagnostics/findings.json`;
   }

@@ -160,7 +160,7 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
 
   it.skipIf(skip)('stores documents verbatim under the run prefix and acks the file', async () => {
     const run = `run_${rid(4)}`;
-    const manifest = `{"run_id": "${run}",  "agent": {"name": "bot", "version": "1"}, "extra": [1, 2]}`;
+    const manifest = `{"run_id": "${run}",  "client": {"name": "bot", "version": "1"}, "extra": [1, 2]}`;
     const r = await call('/runs', { body: manifest, headers: { 'content-type': 'application/json' } });
     expect(r.status).toBe(201);
     expect(await r.json()).toEqual({ ok: true, run_id: run, created: true, file: 'manifest.json' });
@@ -182,7 +182,7 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
     expect(await rt.json()).toEqual({ ok: true, run_id: run, file: 'trace.json' });
     await s.ctx.runIndex.flush();
     const row = await s.ctx.stores.metadata.getRun(t.id, run);
-    expect(row).toMatchObject({ has_manifest: true, status: 'succeeded', step_count: 12346, agent: 'bot 1' });
+    expect(row).toMatchObject({ has_manifest: true, status: 'succeeded', step_count: 12346, client_name: 'bot', client_version: '1' });
   });
 
   it.skipIf(skip)('refuses run_id mismatches between body and URL', async () => {

@@ -26,6 +26,7 @@ const CASES: Record<string, { file: string; traversal: string[] }> = {
   '/runs/:run_id/eval_candidates.json': { file: 'eval_candidates.json', traversal: [] },
   '/runs/:run_id/files': { file: 'files', traversal: [] },
   '/runs/:run_id/commands.json': { file: 'commands.json', traversal: [] },
+  '/runs/:run_id/costs.json': { file: 'costs.json', traversal: [] },
 };
 
 // Read routes only: the SDK's command poll (DSN key) scopes by the key's tenant and has its own isolation test.
@@ -77,6 +78,7 @@ async function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
     logs: [{ name: 'run', text: `hello from ${m}\n` }],
     screenshots: [[1, 'post']],
     modelio: [['0001-planner-0.json', { request: { marker: m } }]],
+    costs: { total_usd: 1, marker: m },
   });
   const { objects } = s.ctx.stores;
   const json = (v: unknown) => JSON.stringify(v);

@@ -8,7 +8,7 @@ import { startTestServer, type TestServer, type TestTenant } from '../helpers/se
 import { get, login, PNG, seedRun } from './read-helpers.js';
 
 interface Page {
-  runs: Array<{ run_id: string; status: string | null; agent: string | null; task: string | null; step_count: number; last_heartbeat: string | null }>;
+  runs: Array<{ run_id: string; status: string | null; client_name: string | null; task: string | null; step_count: number; last_heartbeat: string | null }>;
   next_cursor: string | null;
 }
 interface Trace {
@@ -68,15 +68,15 @@ describe.each(PROFILES)('run reads on %s backends', (profile) => {
       const all = (await (await get(`${s.api}/runs`, c)).json()) as Page;
       expect(all.runs.map((x) => x.run_id)).toEqual(['r_new', 'r6', 'r5', 'r4', 'r3', 'r2', 'r1', 'r0']);
       expect(all.next_cursor).toBeNull();
-      expect(all.runs[1]).toMatchObject({ agent: 'agent-x', task: 'task of r6', status: 'running', step_count: 0 });
+      expect(all.runs[1]).toMatchObject({ client_name: 'agent-x', client_version: '1.0', status: 'running', step_count: 0 });
     });
 
     it('filters by status, since and q', async () => {
       const t = await s.tenant();
       const { cookie: c } = await login(s.api, t.email, t.password);
       const base = s.clock.now();
-      await seedRun(s.ctx, t.id, 'alpha_run', { at: base - 3_600_000, manifest: { agent: { name: 'Planner-Bot' } }, status: 'succeeded' });
-      await seedRun(s.ctx, t.id, 'beta_run', { at: base, manifest: { task: { instruction: 'Enable DARK mode' } }, heartbeatAt: base });
+      await seedRun(s.ctx, t.id, 'alpha_run', { at: base - 3_600_000, manifest: { client: { name: 'Planner-Bot' } }, status: 'succeeded' });
+      await seedRun(s.ctx, t.id, 'beta_run', { at: base, facts: { task: 'Enable DARK mode' }, heartbeatAt: base });
       const ids = async (q: string) => ((await (await get(`${s.api}/runs?${q}`, c)).json()) as Page).runs.map((x) => x.run_id);
       expect(await ids('status=succeeded')).toEqual(['alpha_run']);
       expect(await ids('status=running')).toEqual(['beta_run']);
@@ -123,7 +123,7 @@ describe.each(PROFILES)('run reads on %s backends', (profile) => {
 
     it('manifest.json exactly as sent: every field unchanged, nothing added', async () => {
       const env = await readJson<Record<string, unknown>>('/runs/run_full/manifest.json', 'manifest.schema.json');
-      expect(env).toMatchObject({ run_id: 'run_full', created_at: '2025-01-15T10:00:00Z', x_custom: { kept: [1, 2] }, agent: { name: 'agent-x' } });
+      expect(env).toMatchObject({ run_id: 'run_full', created_at: '2025-01-15T10:00:00Z', x_custom: { kept: [1, 2] }, client: { name: 'agent-x' } });
       expect(env).not.toHaveProperty('counts');
       expect(env).not.toHaveProperty('received_at');
       await expectError(await read('/runs/no_such_run/manifest.json'), 404, 'not_found');

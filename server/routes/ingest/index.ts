@@ -1,5 +1,6 @@
 import type { RouteDef } from '../../http/route.js';
 import { commandPollRoutes } from './commands.js';
+import { costsRoutes } from './costs.js';
 import { eventRoutes } from './events.js';
 import { heartbeatRoutes } from './heartbeat.js';
 import { judgeDecisionRoutes } from './judge-decisions.js';
@@ -24,4 +25,5 @@ export const ingestRoutes: RouteDef[] = [
   ...heartbeatRoutes,
   ...sdkRecordRoutes,
   ...commandPollRoutes,
+  ...costsRoutes,
 ];

@@ -3,6 +3,7 @@ import { route, RUN_ID } from '../../http/route.js';
 import type { BundleKeys } from '../../services/bundle.js';
 import type { AppContext } from '../../context.js';
 import { ingestRunWrite, present, relative, runIdMismatch, runTarget, verbatimJson } from '../../services/ingest.js';
+import { stepFacts } from '../../services/run-facts.js';
 import { withStepLock } from '../../services/step-lock.js';
 import { iterationName, replaces, stepIdOf, stepRank, type StepRank } from '../../services/step-receipts.js';
 import { isObject } from '../../services/trace-view.js';
@@ -95,8 +96,10 @@ export const stepRoutes = [
         target,
         `step:${index}`,
         () => withStepLock(ctx.stores.presence, keys.step(index), ctx.now, () => storeStep(ctx, keys, index, body, raw)),
-        { step_count: index + 1 },
+        { step_count: index + 1, ...stepFacts(body, target.runId) },
       );
+      // A step_id first seen as an iteration of this index counts once in the run's iteration_count.
+      if (r.newIteration) ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now(), new_iterations: 1 });
       sendJson(res, {
         ok: true,
         run_id: target.runId,

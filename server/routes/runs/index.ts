@@ -226,6 +226,15 @@ export const runRoutes: RouteDef[] = [
   }),
   route({
     method: 'get',
+    path: '/runs/:run_id/costs.json',
+    auth: 'reader',
+    params: { run_id: RUN_ID },
+    handler: async (req, res, ctx) => {
+      await sendObject(ctx, res, runKeys(req).costs, 'application/json; charset=utf-8');
+    },
+  }),
+  route({
+    method: 'get',
     path: '/runs/:run_id/diagnostics/findings.json',
     auth: 'reader',
     params: { run_id: RUN_ID },
