@@ -219,7 +219,8 @@ function Row({ r, now, child, kids = 0, open, toggle }: { r: RunRow; now: number
       <td title={started ?? undefined}>{ago(started, now)}</td>
       <td>{live ? duration(between(started, new Date(now).toISOString())) : duration(between(started, ended))}</td>
       <td data-testid="step-count">
-        {synthetic ? '' : `${r.step_count ?? 0}${typeof r.iteration_count === 'number' ? ` (${r.iteration_count})` : ''}`}
+        {/* N (M): M step records counting iterations, shown only when some step was iterated. */}
+        {synthetic ? '' : `${r.step_count ?? 0}${typeof r.iteration_count === 'number' && r.iteration_count > (r.step_count ?? 0) ? ` (${r.iteration_count})` : ''}`}
       </td>
       <td>{synthetic ? '' : usd(runCost(r))}</td>
       <td className="tags">
