@@ -19,6 +19,7 @@ const CASES: Record<string, { file: string; traversal: string[] }> = {
   '/runs/:run_id/modelio/:relpath': { file: 'modelio/0001-planner-0.json', traversal: ['modelio/..%2F..%2Fmanifest.json', 'modelio/%2e%2e', 'modelio/0001-planner-0.json%00'] },
   '/runs/:run_id/logs/:name.log': { file: 'logs/run.log', traversal: ['logs/..%2Frun.log', 'logs/%2e%2e.log', 'logs/run%00.log', `logs/${'l'.repeat(129)}.log`] },
   '/runs/:run_id/diagnostics/findings.json': { file: 'diagnostics/findings.json', traversal: [] },
+  '/runs/:run_id/diagnostics/diff/:step.png': { file: 'diagnostics/diff/0001.png', traversal: ['diagnostics/diff/..%2F0001.png', 'diagnostics/diff/0001%00.png', 'diagnostics/diff/%2e%2e%2F0001.png'] },
 };
 
 const RUN_ROUTES = ROUTES.filter((r) => r.method === 'get' && r.path.startsWith('/runs/:run_id/')).map((r) => r.path);
@@ -63,11 +64,12 @@ function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
   const m = marker(tenant);
   return seedRun(s.ctx, tenant.id, runId, {
     manifest: { marker: m },
-    steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }],
-    trace: { session: { status: 'running', marker: m }, steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }] },
+    // A failed step without a failure_class: cua.uncategorized_failure quotes its intent, so the findings carry the marker.
+    steps: [{ step_index: 1, status: 'failed', intent: `intent of ${m}`, result: { status: 'error', error: `failed in ${m}` }, marker: m }],
+    trace: { session: { status: 'running', marker: m }, steps: [{ step_index: 1, status: 'failed', intent: `intent of ${m}`, result: { status: 'error', error: `failed in ${m}` }, marker: m }] },
     events: [{ step: 1, lines: [{ type: 'x', message: m }] }],
     logs: [{ name: 'run', text: `hello from ${m}\n` }],
-    screenshots: [[1, 'post']],
+    screenshots: [[1, 'pre'], [1, 'post']],
     modelio: [['0001-planner-0.json', { request: { marker: m } }]],
   });
 }

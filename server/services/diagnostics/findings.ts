@@ -1,0 +1,237 @@
+import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import type { AppContext } from '../../context.js';
+import type { RunRow } from '../../../storage/metadata/index.js';
+import type { ObjectInfo } from '../../../storage/objects/index.js';
+import { Appender } from '../appends.js';
+import { type BundleKeys, parseNnnn } from '../bundle.js';
+import { mapLimit } from '../map-limit.js';
+import type { MergedStep, MergedTrace } from '../trace-view.js';
+import { DocSummaries } from './doc-summaries.js';
+import { PixelJobs, type PixelRecord, type StepShots } from './pixel-jobs.js';
+import { type ModelioSummary, runAugurRules, type SideEffectSummary, summarizeModelio, summarizeSideEffect } from './rules-augur.js';
+import { cuaEventSteps, runCuaRules } from './rules-cua.js';
+import { type Finding, isObject, type Severity, severityRank, sortFindings, type StepDoc } from './types.js';
+
+/** Version of the findings document (schema/findings.schema.json). */
+export const FINDINGS_SCHEMA_VERSION = '2.0';
+const PIXEL_READ_CONCURRENCY = 16;
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'halted']);
+
+export interface FindingsDocument {
+  schema_version: string;
+  run_id: string;
+  generated_at: string;
+  findings: Finding[];
+}
+
+/** The per-process diagnostics state: pixel records, document summaries, parsed steps. */
+export class Diagnostics {
+  readonly pixels: PixelJobs;
+  private readonly modelio: DocSummaries<ModelioSummary>;
+  private readonly sideEffects: DocSummaries<SideEffectSummary>;
+  /** Parsed step documents, keyed by the trace view's encoded bytes (stable per stored version). */
+  private readonly parsed = new WeakMap<Buffer, StepDoc | null>();
+
+  constructor(private readonly ctx: AppContext) {
+    const { objects } = ctx.stores;
+    this.pixels = new PixelJobs(objects, ctx.logger);
+    this.modelio = new DocSummaries(objects, ctx.logger, 'modelio-summary.json', 1, summarizeModelio);
+    this.sideEffects = new DocSummaries(objects, ctx.logger, 'side-effects-summary.json', 1, summarizeSideEffect);
+  }
+
+  /** The ingest hook: a screenshot was stored. Never throws, never waits. */
+  screenshotStored(keys: BundleKeys, step: number): void {
+    try {
+      this.pixels.screenshotStored(keys, step);
+    } catch (err) {
+      this.ctx.logger.debug({ err }, 'could not queue screenshot diagnostics');
+    }
+  }
+
+  private step(s: MergedStep): StepDoc | undefined {
+    let d = this.parsed.get(s.bytes);
+    if (d === undefined) {
+      try {
+        const v = JSON.parse(s.raw) as unknown;
+        d = isObject(v) ? ({ ...v, step_index: s.index } as StepDoc) : null;
+      } catch {
+        d = null;
+      }
+      this.parsed.set(s.bytes, d);
+    }
+    return d ?? undefined;
+  }
+
+  private async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    for await (const o of this.ctx.stores.objects.list(prefix)) out.push(o);
+    return out;
+  }
+
+  /** An appended or whole file's lines, parsed (unparseable lines skipped). */
+  private async jsonl(key: string): Promise<Array<Record<string, unknown>>> {
+    const file = await this.ctx.appends.open(key);
+    const body = file?.body ?? (await this.ctx.stores.objects.get(key))?.body;
+    if (!body) return [];
+    const text = (await buffer(body as Readable)).toString('utf8');
+    const out: Array<Record<string, unknown>> = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const v = JSON.parse(line) as unknown;
+        if (isObject(v)) out.push(v);
+      } catch {
+        /* a torn or foreign line: not evidence */
+      }
+    }
+    return out;
+  }
+
+  /** The names of the run's log files (`logs/run.log`), appended or whole. */
+  private async logPaths(keys: BundleKeys): Promise<string[]> {
+    const names = new Set<string>();
+    const appendsLogs = Appender.chunkPrefix(`${keys.prefix}logs/x.log`).replace(/x\.log\/$/, '');
+    const [whole, chunks] = await Promise.all([this.list(`${keys.prefix}logs/`), this.list(appendsLogs)]);
+    for (const o of whole) names.add(o.key.slice(keys.prefix.length));
+    for (const o of chunks) {
+      const m = /^([^/]+\.log)\//.exec(o.key.slice(appendsLogs.length));
+      if (m) names.add(`logs/${m[1]}`);
+    }
+    return [...names].sort();
+  }
+
+  /** Step indexes that have an events file (whole or appended). */
+  private async eventSteps(keys: BundleKeys): Promise<Map<number, string>> {
+    const appendsEvents = Appender.chunkPrefix(`${keys.prefix}events/x.jsonl`).replace(/x\.jsonl\/$/, '');
+    const [whole, chunks] = await Promise.all([this.list(`${keys.prefix}events/`), this.list(appendsEvents)]);
+    const out = new Map<number, string>();
+    const add = (name: string) => {
+      const i = parseNnnn(name.replace(/\.jsonl$/, ''));
+      if (i !== undefined && name.endsWith('.jsonl')) out.set(i, `events/${name}`);
+    };
+    for (const o of whole) add(o.key.slice(`${keys.prefix}events/`.length));
+    for (const o of chunks) {
+      const m = /^([^/]+)\//.exec(o.key.slice(appendsEvents.length));
+      if (m) add(m[1]!);
+    }
+    return out;
+  }
+
+  async findings(input: { keys: BundleKeys; runId: string; trace: MergedTrace | undefined; run: RunRow | undefined; minSeverity?: Severity }): Promise<FindingsDocument> {
+    const { keys, trace, run } = input;
+    const { objects } = this.ctx.stores;
+    const now = this.ctx.now();
+    const steps = (trace?.steps ?? []).flatMap((s) => this.step(s) ?? []);
+
+    const [manifestBuf, shotList, modelioList, sideList, eventFiles] = await Promise.all([
+      objects.getBuffer(keys.manifest).catch(() => undefined),
+      this.list(keys.screenshotsPrefix),
+      this.list(keys.modelioPrefix),
+      this.list(`${keys.prefix}side_effects/`),
+      this.eventSteps(keys),
+    ]);
+    let manifest: Record<string, unknown> | undefined;
+    try {
+      const m = manifestBuf ? (JSON.parse(manifestBuf.toString('utf8')) as unknown) : undefined;
+      if (isObject(m)) manifest = m;
+    } catch {
+      /* an unreadable manifest declares nothing */
+    }
+
+    // Screenshots by step.
+    const shots = new Map<number, StepShots>();
+    const present = new Set<string>();
+    const artifacts = new Map<number, string[]>();
+    const addArtifact = (i: number, rel: string) => {
+      const a = artifacts.get(i);
+      if (a) a.push(rel);
+      else artifacts.set(i, [rel]);
+    };
+    for (const o of shotList) {
+      const rel = o.key.slice(keys.prefix.length);
+      const m = /^screenshots\/([0-9]{4,6})_(pre|post|target|diff)\.png$/.exec(rel);
+      const i = m ? parseNnnn(m[1]!) : undefined;
+      if (!m || i === undefined) continue;
+      present.add(rel);
+      addArtifact(i, rel);
+      const s = shots.get(i) ?? {};
+      if (m[2] === 'pre' || m[2] === 'post' || m[2] === 'diff') s[m[2]] = o;
+      shots.set(i, s);
+    }
+    for (const [i, rel] of eventFiles) addArtifact(i, rel);
+
+    const [pixelList, modelio, sideEffects, events] = await Promise.all([
+      mapLimit([...shots], PIXEL_READ_CONCURRENCY, async ([i, s]) => [i, await this.pixels.forStep(keys, i, s).catch(() => undefined)] as const),
+      this.modelio.load(keys, modelioList),
+      this.sideEffects.load(keys, sideList),
+      mapLimit(cuaEventSteps(steps), 8, async (i) => [i, eventFiles.has(i) ? await this.jsonl(keys.events(i)).catch(() => []) : []] as const),
+    ]);
+    const pixels = new Map<number, PixelRecord>();
+    for (const [i, r] of pixelList) if (r) pixels.set(i, r);
+    const rel = (m: Map<string, unknown>) => new Map([...m].map(([k, v]) => [k.slice(keys.prefix.length), v]));
+    const modelioRel = rel(modelio) as Map<string, ModelioSummary>;
+    for (const k of modelioRel.keys()) {
+      const m = /^modelio\/([0-9]{4,6})-/.exec(k);
+      const i = m ? parseNnnn(m[1]!) : undefined;
+      if (i !== undefined) addArtifact(i, k);
+    }
+
+    // Logs and replay fixtures only matter to two rules: read them only when those could fire.
+    const needLogs = steps.slice(0, 3).some((s) => s.failure_class === 'infra_failure' || s.failure_class === 'mantis.modal_signature_missing');
+    const needReplay = steps.some((s) => isObject(s.verdict) && (s.verdict.status === 'failed' || s.verdict.status === 'recoverable'));
+    const [logPaths, replay] = await Promise.all([
+      needLogs ? this.logPaths(keys) : Promise.resolve([]),
+      needReplay ? this.list(`${keys.prefix}replay/`) : Promise.resolve([]),
+    ]);
+
+    const session = isObject(trace?.head.session) ? trace!.head.session : undefined;
+    const status = trace?.hasTrace ? session?.status : 'running';
+    const endedAt = session?.ended_at;
+    const ended = (typeof status === 'string' && TERMINAL.has(status)) || (typeof endedAt === 'string' && endedAt !== '');
+    const lastSeen = run ? Math.max(run.last_heartbeat_at ?? 0, run.updated_at) : trace?.lastReceivedAt;
+    const declaredMissing = new Set(Array.isArray(manifest?.missing) ? manifest.missing.filter((x): x is string => typeof x === 'string') : []);
+    const eventMap = new Map(events);
+
+    const all = [
+      ...runCuaRules({
+        steps,
+        declaredMissing,
+        present,
+        events: (i) => eventMap.get(i) ?? [],
+        logPaths,
+        replayFixtures: replay.map((o) => o.key.slice(keys.prefix.length)),
+      }),
+      ...runAugurRules({
+        steps,
+        pixels,
+        manifest,
+        ended,
+        live: !ended,
+        lastSeen,
+        now,
+        modelio: modelioRel,
+        sideEffects: rel(sideEffects) as Map<string, SideEffectSummary>,
+        artifactSteps: artifacts,
+      }),
+    ];
+    const min = input.minSeverity ? severityRank(input.minSeverity) : 0;
+    return {
+      schema_version: FINDINGS_SCHEMA_VERSION,
+      run_id: input.runId,
+      generated_at: new Date(now).toISOString(),
+      findings: sortFindings(all.filter((f) => severityRank(f.severity) >= min)),
+    };
+  }
+}
+
+const instances = new WeakMap<AppContext, Diagnostics>();
+
+/** The process's Diagnostics for this context (one per app, like the trace view). */
+export function diagnosticsFor(ctx: AppContext): Diagnostics {
+  let d = instances.get(ctx);
+  if (!d) instances.set(ctx, (d = new Diagnostics(ctx)));
+  return d;
+}
+
+
