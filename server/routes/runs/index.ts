@@ -197,11 +197,11 @@ export const runRoutes: RouteDef[] = [
       const keys = runKeys(req);
       const runId = req.params.run_id as string;
       const auth = req.auth as UserAuth;
-      const { objects, metadata } = ctx.stores;
-      const [trace, run] = await Promise.all([traceView(ctx).load(keys), metadata.getRun(auth.tenant.id, runId)]);
-      if (!trace && !(await objects.head(keys.manifest))) throw notFound();
+      // The trace, the run index row and the bundle's listings are read at once.
+      const doc = await diagnosticsFor(ctx).findings({ keys, runId, trace: traceView(ctx).load(keys), run: ctx.stores.metadata.getRun(auth.tenant.id, runId), minSeverity });
+      if (!doc) throw notFound();
       res.setHeader('Cache-Control', 'private, no-cache');
-      res.json(await diagnosticsFor(ctx).findings({ keys, runId, trace, run, minSeverity }));
+      res.json(doc);
     },
   }),
   route({

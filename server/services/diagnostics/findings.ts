@@ -118,19 +118,32 @@ export class Diagnostics {
     return out;
   }
 
-  async findings(input: { keys: BundleKeys; runId: string; trace: MergedTrace | undefined; run: RunRow | undefined; minSeverity?: Severity }): Promise<FindingsDocument> {
-    const { keys, trace, run } = input;
+  /**
+   * The run's findings; undefined when the run has neither a manifest nor a step. The trace and the
+   * run index row may be given as promises: they are awaited alongside the listings.
+   */
+  async findings(input: {
+    keys: BundleKeys;
+    runId: string;
+    trace: MergedTrace | undefined | Promise<MergedTrace | undefined>;
+    run: RunRow | undefined | Promise<RunRow | undefined>;
+    minSeverity?: Severity;
+  }): Promise<FindingsDocument | undefined> {
+    const { keys } = input;
     const { objects } = this.ctx.stores;
     const now = this.ctx.now();
-    const steps = (trace?.steps ?? []).flatMap((s) => this.step(s) ?? []);
 
-    const [manifestBuf, shotList, modelioList, sideList, eventFiles] = await Promise.all([
+    const [trace, run, manifestBuf, shotList, modelioList, sideList, eventFiles] = await Promise.all([
+      input.trace,
+      input.run,
       objects.getBuffer(keys.manifest).catch(() => undefined),
       this.list(keys.screenshotsPrefix),
       this.list(keys.modelioPrefix),
       this.list(`${keys.prefix}side_effects/`),
       this.eventSteps(keys),
     ]);
+    if (!trace && !manifestBuf) return undefined;
+    const steps = (trace?.steps ?? []).flatMap((s) => this.step(s) ?? []);
     let manifest: Record<string, unknown> | undefined;
     try {
       const m = manifestBuf ? (JSON.parse(manifestBuf.toString('utf8')) as unknown) : undefined;

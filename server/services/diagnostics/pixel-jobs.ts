@@ -3,7 +3,7 @@ import type { Logger } from '../../logger.js';
 import type { ObjectInfo, ObjectStore } from '../../../storage/objects/index.js';
 import { type BundleKeys, nnnn } from '../bundle.js';
 import { dHash } from './phash.js';
-import { compareImages, decodePng, encodePng, MAX_PNG_BYTES, type PixelDiff } from './pixels.js';
+import { compareImages, decodePng, encodePng, type Image, MAX_PNG_BYTES, type PixelDiff } from './pixels.js';
 import { isObject } from './types.js';
 
 /**
@@ -19,6 +19,11 @@ import { isObject } from './types.js';
  * flowing. Nothing here throws into ingest.
  */
 export const GLOBAL_CONCURRENCY = 2;
+/**
+ * Decoded frames kept for a moment: a step's pre arrives before its post, and comparing the two
+ * should not decode the pre again. Bounded by bytes of RGBA (a 1280×800 frame is 4 MiB).
+ */
+export const DECODED_CACHE_BYTES = 96 * 1024 * 1024;
 export const MAX_PENDING = 2_000;
 export const RECORD_VERSION = 1;
 const MEMO_ENTRIES = 50_000;
@@ -73,6 +78,9 @@ const tick = () => new Promise<void>((r) => setImmediate(r));
 
 export class PixelJobs {
   private readonly memo = new LRUCache<string, PixelRecord>({ max: MEMO_ENTRIES });
+  /** Frame facts by object key and ETag, and the decoded pixels of recent frames. */
+  private readonly facts = new LRUCache<string, FrameFacts>({ max: MEMO_ENTRIES });
+  private readonly decoded = new LRUCache<string, Image>({ maxSize: DECODED_CACHE_BYTES, sizeCalculation: (i) => i.data.length + 64 });
   private readonly inflight = new Map<string, Promise<PixelRecord | undefined>>();
   private active = 0;
   private readonly waiting: Array<() => void> = [];
@@ -156,24 +164,35 @@ export class PixelJobs {
     }
   }
 
-  private async frame(info: ObjectInfo | undefined): Promise<{ facts?: FrameFacts; image?: ReturnType<typeof decodePng> }> {
+  /** A frame's facts, and its pixels when `needImage` (from the caches when they hold it). */
+  private async frame(info: ObjectInfo | undefined, needImage: boolean): Promise<{ facts?: FrameFacts; image?: Image }> {
     if (!info) return {};
-    if (info.size > MAX_PNG_BYTES) return { facts: { etag: info.etag, error: 'too large' } };
-    const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
-    if (!buf) return { facts: { etag: info.etag, error: 'unreadable' } };
-    await tick();
-    const image = decodePng(buf);
-    if (!image) return { facts: { etag: info.etag, error: 'not decodable' } };
-    return { facts: { etag: info.etag, width: image.width, height: image.height, hash: dHash(image) }, image };
+    const id = `${info.key}|${info.etag}`;
+    const known = this.facts.get(id);
+    const cached = this.decoded.get(id);
+    if (known && (!needImage || known.error || cached)) return { facts: known, ...(cached && known.hash ? { image: cached } : {}) };
+    let facts: FrameFacts;
+    let image: Image | undefined;
+    if (info.size > MAX_PNG_BYTES) facts = { etag: info.etag, error: 'too large' };
+    else {
+      const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
+      await tick();
+      image = buf ? decodePng(buf) : undefined;
+      facts = !buf ? { etag: info.etag, error: 'unreadable' } : !image ? { etag: info.etag, error: 'not decodable' } : { etag: info.etag, width: image.width, height: image.height, hash: dHash(image) };
+    }
+    this.facts.set(id, facts);
+    if (image && image.data.length <= DECODED_CACHE_BYTES / 3) this.decoded.set(id, image);
+    return { facts, ...(image ? { image } : {}) };
   }
 
   private async compute(keys: BundleKeys, step: number, shots: StepShots): Promise<PixelRecord> {
     this.computed++;
     const rec: PixelRecord = { v: RECORD_VERSION, step };
     if (shots.diff) rec.sdkDiff = shots.diff.etag;
-    const pre = await this.frame(shots.pre);
+    const both = !!shots.pre && !!shots.post;
+    const pre = await this.frame(shots.pre, both);
     if (pre.facts) rec.pre = pre.facts;
-    const post = await this.frame(shots.post);
+    const post = await this.frame(shots.post, both);
     if (post.facts) rec.post = post.facts;
     if (pre.image && post.image) {
       await tick();

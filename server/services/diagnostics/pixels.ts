@@ -89,9 +89,15 @@ export function compareImages(a: Image, b: Image, withImage: boolean): { diff: P
     const total = Math.max(a.width * a.height, b.width * b.height);
     return { diff: { changed: total, total, ratio: 1, sizeMismatch: true } };
   }
-  const out = withImage ? Buffer.alloc(a.data.length) : undefined;
-  const changed = pixelmatch(a.data, b.data, out, a.width, a.height, { threshold: PIXEL_THRESHOLD });
   const total = a.width * a.height;
+  // Identical bytes: nothing to look at pixel by pixel (a memcmp, against ~15 ms of pixelmatch at 1280×800).
+  if (a.data.equals(b.data)) {
+    return { diff: { changed: 0, total, ratio: 0, sizeMismatch: false }, ...(withImage ? { image: { width: a.width, height: a.height, data: Buffer.alloc(a.data.length) } } : {}) };
+  }
+  const out = withImage ? Buffer.alloc(a.data.length) : undefined;
+  // diffMask: the picture is the changed pixels alone (red, anti-aliasing yellow) on transparency, to lay
+  // over either screenshot; drawing a faded copy of the frame too would cost more than the comparison.
+  const changed = pixelmatch(a.data, b.data, out, a.width, a.height, { threshold: PIXEL_THRESHOLD, diffMask: true });
   return { diff: { changed, total, ratio: changed / total, sizeMismatch: false }, ...(out ? { image: { width: a.width, height: a.height, data: out } } : {}) };
 }
 
