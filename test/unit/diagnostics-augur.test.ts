@@ -179,3 +179,8 @@ it('findings sort most severe first, then run-level, then by step', () => {
     'critical@9', 'high@undefined', 'high@1', 'high@3', 'low@1', 'info@0',
   ]);
 });
+
+it('fingerprintOfTrace: cua_v1 of a merged trace\'s raw steps', async () => {
+  const { fingerprintOfTrace } = await import('../../server/services/diagnostics/fingerprint.js');
+  expect(fingerprintOfTrace({ steps: SDK_STEPS.map((s) => ({ raw: JSON.stringify(s) })) })).toBe(fixture('manifest.json').trajectory_fingerprint);
+});

@@ -58,3 +58,16 @@ export function cuaV1(steps: ReadonlyArray<Record<string, unknown>>): string {
   const bigrams = sha256([...new Set(pairs)].sort(byCodePoint).join('\n'));
   return `${FINGERPRINT_ALGORITHM}:${linear.slice(0, 32)}${bigrams.slice(0, 32)}`;
 }
+
+/** cua_v1 of a merged trace (the run's steps by index), for the run index and GET /runs?fingerprint=. */
+export function fingerprintOfTrace(trace: { steps: ReadonlyArray<{ raw: string }> }): string {
+  const steps = trace.steps.flatMap((s) => {
+    try {
+      const v = JSON.parse(s.raw) as unknown;
+      return isObject(v) ? [v] : [];
+    } catch {
+      return [];
+    }
+  });
+  return cuaV1(steps);
+}

@@ -13,12 +13,14 @@ import { isObject } from './types.js';
  * in memory (LRU). The work starts in the background when a screenshot arrives and is done at read
  * time for whatever is still missing.
  *
- * Bounded: at most GLOBAL_CONCURRENCY steps are worked on at once in the process, background work
+ * Bounded: at most GLOBAL_CONCURRENCY step is worked on at once in the process, background work
  * takes one step at a time per run, at most MAX_PENDING background steps wait (later ones are left
  * for the read to do), and each step yields to the event loop between images so ingest keeps
  * flowing. Nothing here throws into ingest.
  */
-export const GLOBAL_CONCURRENCY = 2;
+// One: the work is synchronous CPU on the main thread, so a second would overlap only I/O, and a
+// 16 Mpx pair with its diff holds ~190 MiB while it is worked on.
+export const GLOBAL_CONCURRENCY = 1;
 /**
  * Decoded frames kept for a moment: a step's pre arrives before its post, and comparing the two
  * should not decode the pre again. Bounded by bytes of RGBA (a 1280×800 frame is 4 MiB).
@@ -164,8 +166,11 @@ export class PixelJobs {
     }
   }
 
-  /** A frame's facts, and its pixels when `needImage` (from the caches when they hold it). */
-  private async frame(info: ObjectInfo | undefined, needImage: boolean): Promise<{ facts?: FrameFacts; image?: Image }> {
+  /**
+   * A frame's facts, and its pixels when `needImage` (from the caches when they hold it). `twin` is
+   * the step's other frame already read: byte-identical PNGs are the same picture, decoded once.
+   */
+  private async frame(info: ObjectInfo | undefined, needImage: boolean, twin?: { buf?: Buffer; facts?: FrameFacts; image?: Image }): Promise<{ facts?: FrameFacts; image?: Image; buf?: Buffer }> {
     if (!info) return {};
     const id = `${info.key}|${info.etag}`;
     const known = this.facts.get(id);
@@ -173,16 +178,22 @@ export class PixelJobs {
     if (known && (!needImage || known.error || cached)) return { facts: known, ...(cached && known.hash ? { image: cached } : {}) };
     let facts: FrameFacts;
     let image: Image | undefined;
+    let buf: Buffer | undefined;
     if (info.size > MAX_PNG_BYTES) facts = { etag: info.etag, error: 'too large' };
     else {
-      const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
-      await tick();
-      image = buf ? decodePng(buf) : undefined;
-      facts = !buf ? { etag: info.etag, error: 'unreadable' } : !image ? { etag: info.etag, error: 'not decodable' } : { etag: info.etag, width: image.width, height: image.height, hash: dHash(image) };
+      buf = await this.objects.getBuffer(info.key).catch(() => undefined);
+      if (buf && twin?.buf && twin.facts && buf.equals(twin.buf)) {
+        facts = { ...twin.facts, etag: info.etag };
+        image = twin.image;
+      } else {
+        await tick();
+        image = buf ? decodePng(buf) : undefined;
+        facts = !buf ? { etag: info.etag, error: 'unreadable' } : !image ? { etag: info.etag, error: 'not decodable' } : { etag: info.etag, width: image.width, height: image.height, hash: dHash(image) };
+      }
     }
     this.facts.set(id, facts);
     if (image && image.data.length <= DECODED_CACHE_BYTES / 3) this.decoded.set(id, image);
-    return { facts, ...(image ? { image } : {}) };
+    return { facts, ...(image ? { image } : {}), ...(buf ? { buf } : {}) };
   }
 
   private async compute(keys: BundleKeys, step: number, shots: StepShots): Promise<PixelRecord> {
@@ -192,7 +203,7 @@ export class PixelJobs {
     const both = !!shots.pre && !!shots.post;
     const pre = await this.frame(shots.pre, both);
     if (pre.facts) rec.pre = pre.facts;
-    const post = await this.frame(shots.post, both);
+    const post = await this.frame(shots.post, both, pre);
     if (post.facts) rec.post = post.facts;
     if (pre.image && post.image) {
       await tick();
