@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { crc32, deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { framePng } from '../../scripts/lib/frames.js';
@@ -20,6 +21,23 @@ interface Doc {
   run_id: string;
   generated_at: string;
   findings: Array<{ rule_id: string; severity: string; summary: string; step_index?: number; evidence: Array<{ type: string; ref: string }> }>;
+}
+/** A PNG built by hand (RGBA, 8 bits): any declared size, any IDAT. */
+function rawPng(w: number, h: number, idat: Buffer): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 6;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
 }
 const ids = (d: Doc) => d.findings.map((f) => `${f.rule_id}@${f.step_index ?? '-'}`);
 
@@ -161,6 +179,24 @@ describe.each(PROFILES)('diagnostics on %s backends', (profile) => {
     await shot(run, 1, 'post', b);
     await d.pixels.idle();
     expect(ids(await findings(run))).toEqual(['cua.repeated_action_stable_frame@1']);
+  });
+
+  it.skipIf(skip)('hostile screenshots through ingest (a decompression bomb, a 4096×4096 image whose data stops short, garbage after the header) give no pixel finding and no error', async () => {
+    const run = 'run_hostile';
+    const bomb = rawPng(64, 64, deflateSync(Buffer.alloc(64 * 1024 * 1024)));
+    const huge = rawPng(4096, 4096, deflateSync(Buffer.alloc(16)));
+    const garbage = Buffer.concat([rawPng(32, 32, Buffer.alloc(0)).subarray(0, 33), Buffer.alloc(500, 0x41)]);
+    const bodies = [bomb, huge, garbage];
+    for (const [i, png] of bodies.entries()) {
+      await ingest('PUT', `/runs/${run}/steps/${i}`, { ...fixtureJson('steps/0000.json'), step_index: i, action: { type: 'click', params: { x: 100, y: 200 + i } } });
+      await shot(run, i, 'pre', png);
+      await shot(run, i, 'post', png);
+    }
+    await diagnosticsFor(s.ctx).pixels.idle();
+    expect(ids(await findings(run))).toEqual([]);
+    for (const i of [0, 1, 2]) await expectError(await get(`${s.api}/runs/${run}/diagnostics/diff/000${i}.png`, cookie), 404, 'not_found');
+    // The screenshots themselves read back as sent.
+    expect(Buffer.from(await (await get(`${s.api}/runs/${run}/screenshots/0000_pre.png`, cookie)).arrayBuffer()).equals(bomb)).toBe(true);
   });
 
   it.skipIf(skip)('a stalled live run; a missing run is 404', async () => {

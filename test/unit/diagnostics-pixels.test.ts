@@ -60,6 +60,10 @@ describe('PNG decoding for diagnostics', () => {
     // Interlaced images are refused (pngjs inflates those without a bound).
     expect(refuseReason(rawPng(64, 64, bomb, { interlace: 1 }))).toBe('interlaced');
     expect(decodePng(rawPng(64, 64, bomb, { interlace: 1 }))).toBeUndefined();
+    // Data that stops short of the declared size: pngjs would pad it with blank rows.
+    expect(decodePng(rawPng(4096, 4096, deflateSync(Buffer.alloc(16))))).toBeUndefined();
+    expect(decodePng(rawPng(64, 64, deflateSync(Buffer.alloc(64 * 257 - 1))))).toBeUndefined();
+    expect(decodePng(rawPng(64, 64, deflateSync(Buffer.alloc(64 * 257))))?.width).toBe(64);
     // Zero size.
     expect(decodePng(rawPng(0, 10, deflateSync(Buffer.alloc(0))))).toBeUndefined();
   });

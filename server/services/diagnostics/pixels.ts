@@ -1,3 +1,4 @@
+import { inflateSync } from 'node:zlib';
 import pixelmatch from 'pixelmatch';
 import { PNG } from 'pngjs';
 
@@ -7,9 +8,10 @@ import { PNG } from 'pngjs';
  * bounds how many run at once.
  *
  * Hostile input yields `undefined`, never a throw that escapes, and never more than the caps in
- * memory: the IHDR's declared size is checked before anything is inflated (pngjs then inflates at
- * most the declared image size), interlaced images are refused (pngjs inflates those without a
- * bound), and pngjs checks every chunk's CRC.
+ * memory: the IHDR's declared size is checked before anything is inflated, interlaced images are
+ * refused (pngjs inflates those without a bound), the image data must inflate to exactly the size
+ * the header declares (inflated with that as the output bound, so a decompression bomb stops
+ * there; pngjs would pad a short stream with blank rows), and pngjs checks every chunk's CRC.
  */
 
 /** Largest side and pixel count decoded: 4096 × 4096 = 16 Mpx (64 MiB of RGBA). */
@@ -63,9 +65,34 @@ export function refuseReason(buf: Buffer): string | undefined {
   return undefined;
 }
 
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/** Whether the IDAT stream inflates to exactly the declared image size (bounded by it). */
+export function imageDataComplete(buf: Buffer, h: PngHeader): boolean {
+  const channels = CHANNELS[h.colorType];
+  if (!channels || ![1, 2, 4, 8, 16].includes(h.bitDepth)) return false;
+  const expected = (Math.ceil((h.width * channels * h.bitDepth) / 8) + 1) * h.height;
+  const parts: Buffer[] = [];
+  for (let at = 8; at + 12 <= buf.length; ) {
+    const len = buf.readUInt32BE(at);
+    const type = buf.toString('latin1', at + 4, at + 8);
+    if (at + 12 + len > buf.length) return false;
+    if (type === 'IDAT') parts.push(buf.subarray(at + 8, at + 8 + len));
+    if (type === 'IEND') break;
+    at += 12 + len;
+  }
+  if (!parts.length) return false;
+  try {
+    return inflateSync(Buffer.concat(parts), { maxOutputLength: expected }).length === expected;
+  } catch {
+    return false;
+  }
+}
+
 /** RGBA pixels of a PNG within the caps; undefined for anything malformed, hostile or too large. */
 export function decodePng(buf: Buffer): Image | undefined {
   if (refuseReason(buf) !== undefined) return undefined;
+  if (!imageDataComplete(buf, pngHeader(buf)!)) return undefined;
   try {
     const png = PNG.sync.read(buf, { checkCRC: true });
     if (png.width * png.height * 4 !== png.data.length) return undefined;
