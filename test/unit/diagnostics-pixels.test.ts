@@ -102,3 +102,27 @@ describe('pre/post comparison and the perceptual hash', () => {
     expect(sameFrame(dHash(a), dHash(frame(640, 400, { x: 40, y: 40, w: 200, h: 80 })))).toBe(true);
   });
 });
+
+describe('the pixel worker', () => {
+  it('does a step\'s work in a worker thread, keeping the last decoded frames', async () => {
+    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
+    const { createLogger } = await import('../../server/logger.js');
+    const pool = new PixelPool(createLogger('silent'));
+    try {
+      const a = png(frame(64, 40));
+      const b = png(frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }));
+      const out = await pool.run({ pre: { id: 'a', buf: a }, post: { id: 'b', buf: b }, withImage: true });
+      expect(pool.threaded).toBe(true);
+      expect(out.pre).toEqual({ width: 64, height: 40, hash: dHash(frame(64, 40)) });
+      expect(out.diff).toEqual(compareImages(frame(64, 40), frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }), false).diff);
+      expect(out.diff!.changed).toBeGreaterThan(0);
+      expect(decodePng(Buffer.from(out.diffPng!))).toMatchObject({ width: 64, height: 40 });
+      // A frame it cannot decode is reported as such; the worker goes on.
+      const bad = await pool.run({ pre: { id: 'c', buf: Buffer.from('nope') }, post: { id: 'd' }, withImage: true });
+      expect(bad).toEqual({ pre: { error: 'not decodable' }, post: { error: 'unreadable' } });
+      expect((await pool.run({ pre: { id: 'a', buf: a }, withImage: false })).pre?.hash).toBe(out.pre?.hash);
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -2,8 +2,9 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../logger.js';
 import type { ObjectInfo, ObjectStore } from '../../../storage/objects/index.js';
 import { type BundleKeys, nnnn } from '../bundle.js';
-import { dHash } from './phash.js';
-import { compareImages, decodePng, encodePng, type Image, MAX_PNG_BYTES, type PixelDiff } from './pixels.js';
+import type { FrameIn, FrameOut, StepIn, StepOut } from './pixel-engine.js';
+import { PixelPool } from './pixel-pool.js';
+import { MAX_PNG_BYTES, type PixelDiff } from './pixels.js';
 import { isObject } from './types.js';
 
 /**
@@ -15,17 +16,12 @@ import { isObject } from './types.js';
  *
  * Bounded: at most GLOBAL_CONCURRENCY step is worked on at once in the process, background work
  * takes one step at a time per run, at most MAX_PENDING background steps wait (later ones are left
- * for the read to do), and each step yields to the event loop between images so ingest keeps
- * flowing. Nothing here throws into ingest.
+ * for the read to do), and the CPU work (decode, hash, compare, diff picture) runs in a worker
+ * thread, off the event loop that serves ingest (pixel-pool.ts). Nothing here throws into ingest.
  */
-// One: the work is synchronous CPU on the main thread, so a second would overlap only I/O, and a
-// 16 Mpx pair with its diff holds ~190 MiB while it is worked on.
+// One: the CPU work runs in one worker thread (pixel-pool.ts); a 16 Mpx pair with its diff holds
+// ~190 MiB there while it is worked on.
 export const GLOBAL_CONCURRENCY = 1;
-/**
- * Decoded frames kept for a moment: a step's pre arrives before its post, and comparing the two
- * should not decode the pre again. Bounded by bytes of RGBA (a 1280×800 frame is 4 MiB).
- */
-export const DECODED_CACHE_BYTES = 96 * 1024 * 1024;
 export const MAX_PENDING = 2_000;
 export const RECORD_VERSION = 1;
 const MEMO_ENTRIES = 50_000;
@@ -76,13 +72,12 @@ function parseRecord(buf: Buffer | undefined): PixelRecord | undefined {
   }
 }
 
-const tick = () => new Promise<void>((r) => setImmediate(r));
 
 export class PixelJobs {
   private readonly memo = new LRUCache<string, PixelRecord>({ max: MEMO_ENTRIES });
-  /** Frame facts by object key and ETag, and the decoded pixels of recent frames. */
+  /** Frame facts by object key and ETag (the decoded pixels are kept by the worker's engine). */
   private readonly facts = new LRUCache<string, FrameFacts>({ max: MEMO_ENTRIES });
-  private readonly decoded = new LRUCache<string, Image>({ maxSize: DECODED_CACHE_BYTES, sizeCalculation: (i) => i.data.length + 64 });
+  private readonly pool: PixelPool;
   private readonly inflight = new Map<string, Promise<PixelRecord | undefined>>();
   private active = 0;
   private readonly waiting: Array<() => void> = [];
@@ -95,7 +90,9 @@ export class PixelJobs {
   constructor(
     private readonly objects: ObjectStore,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.pool = new PixelPool(logger);
+  }
 
   /** After a screenshot upload: work out the step's record in the background. Never throws, never waits. */
   screenshotStored(keys: BundleKeys, step: number): void {
@@ -166,60 +163,56 @@ export class PixelJobs {
     }
   }
 
-  /**
-   * A frame's facts, and its pixels when `needImage` (from the caches when they hold it). `twin` is
-   * the step's other frame already read: byte-identical PNGs are the same picture, decoded once.
-   */
-  private async frame(info: ObjectInfo | undefined, needImage: boolean, twin?: { buf?: Buffer; facts?: FrameFacts; image?: Image }): Promise<{ facts?: FrameFacts; image?: Image; buf?: Buffer }> {
-    if (!info) return {};
-    const id = `${info.key}|${info.etag}`;
-    const known = this.facts.get(id);
-    const cached = this.decoded.get(id);
-    if (known && (!needImage || known.error || cached)) return { facts: known, ...(cached && known.hash ? { image: cached } : {}) };
-    let facts: FrameFacts;
-    let image: Image | undefined;
-    let buf: Buffer | undefined;
-    if (info.size > MAX_PNG_BYTES) facts = { etag: info.etag, error: 'too large' };
-    else {
-      buf = await this.objects.getBuffer(info.key).catch(() => undefined);
-      if (buf && twin?.buf && twin.facts && buf.equals(twin.buf)) {
-        facts = { ...twin.facts, etag: info.etag };
-        image = twin.image;
-      } else {
-        await tick();
-        image = buf ? decodePng(buf) : undefined;
-        facts = !buf ? { etag: info.etag, error: 'unreadable' } : !image ? { etag: info.etag, error: 'not decodable' } : { etag: info.etag, width: image.width, height: image.height, hash: dHash(image) };
-      }
-    }
-    this.facts.set(id, facts);
-    if (image && image.data.length <= DECODED_CACHE_BYTES / 3) this.decoded.set(id, image);
-    return { facts, ...(image ? { image } : {}), ...(buf ? { buf } : {}) };
-  }
-
   private async compute(keys: BundleKeys, step: number, shots: StepShots): Promise<PixelRecord> {
     this.computed++;
     const rec: PixelRecord = { v: RECORD_VERSION, step };
     if (shots.diff) rec.sdkDiff = shots.diff.etag;
     const both = !!shots.pre && !!shots.post;
-    const pre = await this.frame(shots.pre, both);
-    if (pre.facts) rec.pre = pre.facts;
-    const post = await this.frame(shots.post, both, pre);
-    if (post.facts) rec.post = post.facts;
-    if (pre.image && post.image) {
-      await tick();
-      const withImage = !shots.diff && pre.image.width === post.image.width && pre.image.height === post.image.height;
-      const { diff, image } = compareImages(pre.image, post.image, withImage);
-      rec.diff = diff;
-      if (image) {
-        await tick();
-        try {
-          await this.objects.put(keys.diagnosticsDiff(step), encodePng(image), { contentType: 'image/png' });
-          rec.diffImage = true;
-        } catch (err) {
-          this.logger.debug({ err, step }, 'could not store the diff image');
-        }
+    // A lone frame whose facts are known needs no work; a pair is always compared.
+    const read = async (info: ObjectInfo | undefined): Promise<FrameIn | FrameFacts | undefined> => {
+      if (!info) return undefined;
+      const known = this.facts.get(`${info.key}|${info.etag}`);
+      if (known && (!both || known.error)) return known;
+      if (info.size > MAX_PNG_BYTES) return { etag: info.etag, error: 'too large' };
+      const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
+      return { id: `${info.key}|${info.etag}`, ...(buf ? { buf } : {}) };
+    };
+    const [pre, post] = await Promise.all([read(shots.pre), read(shots.post)]);
+    const isIn = (f: FrameIn | FrameFacts | undefined): f is FrameIn => !!f && 'id' in f;
+    let out: StepOut = {};
+    if (isIn(pre) || isIn(post)) {
+      const task: StepIn = { withImage: !shots.diff, ...(isIn(pre) ? { pre } : {}), ...(isIn(post) ? { post } : {}) };
+      try {
+        out = await this.pool.run(task);
+      } catch (err) {
+        this.logger.debug({ err, step }, 'pixel work failed; frames recorded as not decodable');
+        out = { ...(task.pre ? { pre: { error: 'not decodable' } } : {}), ...(task.post ? { post: { error: 'not decodable' } } : {}) };
+      }
+    }
+    const facts = (info: ObjectInfo | undefined, given: FrameIn | FrameFacts | undefined, o: FrameOut | undefined): FrameFacts | undefined => {
+      if (!info) return undefined;
+      if (given && !isIn(given)) return given;
+      const f: FrameFacts = { etag: info.etag, ...(o ?? { error: 'not decodable' }) };
+      this.facts.set(`${info.key}|${info.etag}`, f);
+      return f;
+    };
+    const preFacts = facts(shots.pre, pre, out.pre);
+    const postFacts = facts(shots.post, post, out.post);
+    if (preFacts) rec.pre = preFacts;
+    if (postFacts) rec.post = postFacts;
+    if (out.diff) rec.diff = out.diff;
+    if (out.diffPng) {
+      try {
+        await this.objects.put(keys.diagnosticsDiff(step), Buffer.from(out.diffPng.buffer, out.diffPng.byteOffset, out.diffPng.byteLength), { contentType: 'image/png' });
+        rec.diffImage = true;
+      } catch (err) {
+        this.logger.debug({ err, step }, 'could not store the diff image');
       }
     }
     return rec;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
   }
 }
