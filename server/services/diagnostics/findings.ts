@@ -236,9 +236,19 @@ export class Diagnostics {
       findings: sortFindings(all.filter((f) => severityRank(f.severity) >= min)),
     };
   }
+
+  /** Stops the pixel worker (shutdown). */
+  async close(): Promise<void> {
+    await this.pixels.close();
+  }
 }
 
 const instances = new WeakMap<AppContext, Diagnostics>();
+
+/** Stops the context's diagnostics, if it started any (closeContext). */
+export async function closeDiagnostics(ctx: AppContext): Promise<void> {
+  await instances.get(ctx)?.close();
+}
 
 /** The process's Diagnostics for this context (one per app, like the trace view). */
 export function diagnosticsFor(ctx: AppContext): Diagnostics {

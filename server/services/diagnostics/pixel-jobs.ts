@@ -3,7 +3,7 @@ import type { Logger } from '../../logger.js';
 import type { ObjectInfo, ObjectStore } from '../../../storage/objects/index.js';
 import { type BundleKeys, nnnn } from '../bundle.js';
 import type { FrameIn, FrameOut, StepIn, StepOut } from './pixel-engine.js';
-import { PixelPool } from './pixel-pool.js';
+import { ClosedError, PixelPool } from './pixel-pool.js';
 import { MAX_PNG_BYTES, type PixelDiff } from './pixels.js';
 import { isObject } from './types.js';
 
@@ -185,6 +185,8 @@ export class PixelJobs {
       try {
         out = await this.pool.run(task);
       } catch (err) {
+        // Shutting down: nothing was learnt about these frames, so nothing is recorded.
+        if (err instanceof ClosedError) throw err;
         this.logger.debug({ err, step }, 'pixel work failed; frames recorded as not decodable');
         out = { ...(task.pre ? { pre: { error: 'not decodable' } } : {}), ...(task.post ? { post: { error: 'not decodable' } } : {}) };
       }

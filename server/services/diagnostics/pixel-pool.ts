@@ -20,7 +20,15 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** The pool was closed (shutdown): the work was not done, nothing is known about the frames. */
+export class ClosedError extends Error {
+  constructor() {
+    super('pixel pool closed');
+  }
+}
+
 export class PixelPool {
+  private closed = false;
   private worker?: Worker;
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
@@ -97,6 +105,7 @@ export class PixelPool {
 
   /** One step's pixel work; rejects when the worker dies or times out on it. */
   run(task: StepIn): Promise<StepOut> {
+    if (this.closed) return Promise.reject(new ClosedError());
     const w = this.start();
     if (!w) return this.runLocal(task);
     const id = ++this.seq;
@@ -114,9 +123,16 @@ export class PixelPool {
     });
   }
 
+  /** Stops the worker; work still pending rejects with a ClosedError (not a verdict on the frames). */
   async close(): Promise<void> {
+    this.closed = true;
     const w = this.worker;
     this.worker = undefined;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(new ClosedError());
+    }
     if (w) await w.terminate();
   }
 }
