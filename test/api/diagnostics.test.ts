@@ -114,7 +114,8 @@ describe.each(PROFILES)('diagnostics on %s backends', (profile) => {
     await shot(run, 4, 'pre', broken);
     await shot(run, 4, 'post', framePng(4097, 2));
     await s.ctx.appends.append(new BundleKeys(t.id, run).events(4), Buffer.from(`${JSON.stringify({ ts: '2026-12-01T19:13:43Z', layer: 'verifier', kind: 'observation', summary: 'login form still shown', step_index: 4 })}\n`), null, 'application/x-ndjson');
-    // Step 5 never arrives, but a screenshot of step 6 does; step 6's model call failed.
+    // Step 5 never arrives, but an event of it does, and a screenshot of step 6; step 6's model call failed.
+    await s.ctx.appends.append(new BundleKeys(t.id, run).events(5), Buffer.from(`${JSON.stringify({ ts: '2026-12-01T19:13:44Z', layer: 'model', kind: 'decision', summary: 'retry', step_index: 5 })}\n`), null, 'application/x-ndjson');
     await shot(run, 6, 'pre', page);
     await ingest('POST', `/runs/${run}/modelio/0006-planner-0.json`, { ...fixtureJson('modelio/0001-grounding-0.json'), step_index: 6, error: { type: 'overloaded_error', message: 'Overloaded' } });
     const keys = new BundleKeys(t.id, run);
@@ -139,6 +140,7 @@ describe.each(PROFILES)('diagnostics on %s backends', (profile) => {
       'augur.no_op_action@3',
       'augur.click_outside_target@4',
       'augur.steps_missing@5',
+      'augur.artifacts_without_step@5',
       'augur.artifacts_without_step@6',
     ]);
     const noop = d.findings.find((f) => f.rule_id === 'augur.no_op_action')!;

@@ -4,7 +4,7 @@ import type { AppContext } from '../../context.js';
 import type { RunRow } from '../../../storage/metadata/index.js';
 import type { ObjectInfo } from '../../../storage/objects/index.js';
 import { Appender } from '../appends.js';
-import { type BundleKeys, parseNnnn } from '../bundle.js';
+import { type BundleKeys, MAX_STEP_INDEX, parseNnnn } from '../bundle.js';
 import { mapLimit } from '../map-limit.js';
 import type { MergedStep, MergedTrace } from '../trace-view.js';
 import { DocSummaries } from './doc-summaries.js';
@@ -16,6 +16,8 @@ import { type Finding, isObject, type Severity, severityRank, sortFindings, type
 /** Version of the findings document (schema/findings.schema.json). */
 export const FINDINGS_SCHEMA_VERSION = '2.0';
 const PIXEL_READ_CONCURRENCY = 16;
+/** Steps declared but missing whose events file is looked for (augur.artifacts_without_step). */
+export const MAX_EVENT_PROBES = 100;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'halted']);
 
 export interface FindingsDocument {
@@ -101,21 +103,19 @@ export class Diagnostics {
     return [...names].sort();
   }
 
-  /** Step indexes that have an events file (whole or appended). */
-  private async eventSteps(keys: BundleKeys): Promise<Map<number, string>> {
-    const appendsEvents = Appender.chunkPrefix(`${keys.prefix}events/x.jsonl`).replace(/x\.jsonl\/$/, '');
-    const [whole, chunks] = await Promise.all([this.list(`${keys.prefix}events/`), this.list(appendsEvents)]);
-    const out = new Map<number, string>();
-    const add = (name: string) => {
-      const i = parseNnnn(name.replace(/\.jsonl$/, ''));
-      if (i !== undefined && name.endsWith('.jsonl')) out.set(i, `events/${name}`);
-    };
-    for (const o of whole) add(o.key.slice(`${keys.prefix}events/`.length));
-    for (const o of chunks) {
-      const m = /^([^/]+)\//.exec(o.key.slice(appendsEvents.length));
-      if (m) add(m[1]!);
-    }
-    return out;
+  /**
+   * Which of these steps have an events file (whole, or appended chunks). Checked step by step: a
+   * run's events are one appended chunk per POST, thousands of objects that a listing of all of
+   * them would walk at every read.
+   */
+  private async eventSteps(keys: BundleKeys, candidates: number[]): Promise<Map<number, string>> {
+    const found = await mapLimit(candidates, 16, async (i) => {
+      const key = keys.events(i);
+      if (await this.ctx.stores.objects.head(key)) return i;
+      for await (const _ of this.ctx.stores.objects.list(Appender.chunkPrefix(key))) return i;
+      return undefined;
+    });
+    return new Map(found.filter((i): i is number => i !== undefined).map((i) => [i, `events/${keys.events(i).slice(`${keys.prefix}events/`.length)}`]));
   }
 
   /**
@@ -133,14 +133,13 @@ export class Diagnostics {
     const { objects } = this.ctx.stores;
     const now = this.ctx.now();
 
-    const [trace, run, manifestBuf, shotList, modelioList, sideList, eventFiles] = await Promise.all([
+    const [trace, run, manifestBuf, shotList, modelioList, sideList] = await Promise.all([
       input.trace,
       input.run,
       objects.getBuffer(keys.manifest).catch(() => undefined),
       this.list(keys.screenshotsPrefix),
       this.list(keys.modelioPrefix),
       this.list(`${keys.prefix}side_effects/`),
-      this.eventSteps(keys),
     ]);
     if (!trace && !manifestBuf) return undefined;
     const steps = (trace?.steps ?? []).flatMap((s) => this.step(s) ?? []);
@@ -172,14 +171,20 @@ export class Diagnostics {
       if (m[2] === 'pre' || m[2] === 'post' || m[2] === 'diff') s[m[2]] = o;
       shots.set(i, s);
     }
-    for (const [i, rel] of eventFiles) addArtifact(i, rel);
+    // Events files of steps the manifest declares but that never arrived (at most MAX_EVENT_PROBES of them).
+    const received = new Set(steps.map((s) => s.step_index));
+    const declared = typeof manifest?.step_count === 'number' && Number.isInteger(manifest.step_count) ? Math.min(manifest.step_count, MAX_STEP_INDEX + 1) : 0;
+    const probes: number[] = [];
+    for (let i = 0; i < declared && probes.length < MAX_EVENT_PROBES; i++) if (!received.has(i)) probes.push(i);
 
-    const [pixelList, modelio, sideEffects, events] = await Promise.all([
+    const [pixelList, modelio, sideEffects, events, eventFiles] = await Promise.all([
       mapLimit([...shots], PIXEL_READ_CONCURRENCY, async ([i, s]) => [i, await this.pixels.forStep(keys, i, s).catch(() => undefined)] as const),
       this.modelio.load(keys, modelioList),
       this.sideEffects.load(keys, sideList),
-      mapLimit(cuaEventSteps(steps), 8, async (i) => [i, eventFiles.has(i) ? await this.jsonl(keys.events(i)).catch(() => []) : []] as const),
+      mapLimit(cuaEventSteps(steps), 8, async (i) => [i, await this.jsonl(keys.events(i)).catch(() => [])] as const),
+      this.eventSteps(keys, probes),
     ]);
+    for (const [i, rel] of eventFiles) addArtifact(i, rel);
     const pixels = new Map<number, PixelRecord>();
     for (const [i, r] of pixelList) if (r) pixels.set(i, r);
     const rel = (m: Map<string, unknown>) => new Map([...m].map(([k, v]) => [k.slice(keys.prefix.length), v]));
