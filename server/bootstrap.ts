@@ -5,6 +5,7 @@ import type { Logger } from './logger.js';
 import { Validator } from './http/validator.js';
 import { Appender } from './services/appends.js';
 import { CommandHub } from './services/commands.js';
+import { closeDiagnostics } from './services/diagnostics/findings.js';
 import { DsnCache } from './services/dsn-cache.js';
 import { LastUsedBatch } from './services/last-used.js';
 import { RunIndexWriter } from './services/run-index.js';
@@ -64,5 +65,6 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
 export async function closeContext(ctx: AppContext): Promise<void> {
   ctx.commands.shutdown();
   await ctx.runIndex.stop().catch((err) => ctx.logger.warn({ err }, 'final run index flush failed'));
+  await closeDiagnostics(ctx).catch((err) => ctx.logger.warn({ err }, 'could not stop the pixel worker'));
   await Promise.allSettled([ctx.stores.objects.close(), ctx.stores.metadata.close(), ctx.stores.presence.close()]);
 }

@@ -147,9 +147,13 @@ export class BundleKeys {
   get findings(): string {
     return `${this.prefix}diagnostics/findings.json`;
   }
-  /** Server-derived data (a merged trace, say): never at a read URL. */
+  /** The diff picture the server computed for a step (pre against post). */
+  diagnosticsDiff(step: number): string {
+    return `${this.prefix}diagnostics/diff/${nnnn(step)}.png`;
+  }
+  /** Server-derived data (a merged trace, say; `pixels/0003.json` in a sub-folder): never at a read URL. */
   derived(name: string): string {
-    check(/^[a-z0-9-]+\.json$/.test(name), 'derived name');
+    check(/^(?:[a-z0-9-]+\/)?[a-z0-9-]+\.json$/.test(name), 'derived name');
     return `${this.prefix}.derived/${name}`;
   }
 }

@@ -1,4 +1,4 @@
-import type { ObjectStore } from '../../storage/objects/index.js';
+import type { ObjectInfo, ObjectStore } from '../../storage/objects/index.js';
 import { BundleKeys, SIDE_EFFECT_NAME_RE, SIDE_EFFECT_STATUSES, type SideEffectStatus } from './bundle.js';
 import { mapLimit } from './map-limit.js';
 
@@ -38,18 +38,23 @@ export interface BundleFile {
   last_modified: string;
 }
 
-/** Every side effect of the run as its bundle file: `side_effects/NNNN-<id>.json`, latest state's size. */
-export async function sideEffectFiles(objects: ObjectStore, keys: BundleKeys): Promise<BundleFile[]> {
+/** Every side effect of the run: its bundle path (`side_effects/NNNN-<id>.json`) and the stored object of its latest state. */
+export async function latestSideEffects(objects: ObjectStore, keys: BundleKeys): Promise<Array<{ path: string; info: ObjectInfo }>> {
   const prefix = keys.sideEffectsRecordsPrefix;
-  const best = new Map<string, { size: number; lastModified: Date; status: SideEffectStatus }>();
+  const best = new Map<string, { info: ObjectInfo; status: SideEffectStatus }>();
   for await (const o of objects.list(prefix)) {
     const [name, file] = o.key.slice(prefix.length).split('/');
     const status = file?.replace(/\.json$/, '') as SideEffectStatus;
     if (!name || !SIDE_EFFECT_NAME_RE.test(name) || !(SIDE_EFFECT_STATUSES as readonly string[]).includes(status)) continue;
     const cur = best.get(name);
-    if (!cur || outranks(status, cur.status)) best.set(name, { size: o.size, lastModified: o.lastModified, status });
+    if (!cur || outranks(status, cur.status)) best.set(name, { info: o, status });
   }
-  return [...best].map(([name, b]) => ({ path: `side_effects/${name}.json`, size: b.size, last_modified: b.lastModified.toISOString() }));
+  return [...best].map(([name, b]) => ({ path: `side_effects/${name}.json`, info: b.info }));
+}
+
+/** Every side effect of the run as its bundle file, with its latest state's size. */
+export async function sideEffectFiles(objects: ObjectStore, keys: BundleKeys): Promise<BundleFile[]> {
+  return (await latestSideEffects(objects, keys)).map(({ path, info }) => ({ path, size: info.size, last_modified: info.lastModified.toISOString() }));
 }
 
 interface Entry {

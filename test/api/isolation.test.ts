@@ -27,6 +27,7 @@ const CASES: Record<string, { file: string; traversal: string[] }> = {
   '/runs/:run_id/files': { file: 'files', traversal: [] },
   '/runs/:run_id/commands.json': { file: 'commands.json', traversal: [] },
   '/runs/:run_id/costs.json': { file: 'costs.json', traversal: [] },
+  '/runs/:run_id/diagnostics/diff/:step.png': { file: 'diagnostics/diff/0001.png', traversal: ['diagnostics/diff/..%2F0001.png', 'diagnostics/diff/0001%00.png', 'diagnostics/diff/%2e%2e%2F0001.png'] },
 };
 
 // Read routes only: the SDK's command poll (DSN key) scopes by the key's tenant and has its own isolation test.
@@ -72,11 +73,12 @@ async function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
   const m = marker(tenant);
   const keys = await seedRun(s.ctx, tenant.id, runId, {
     manifest: { marker: m },
-    steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }],
-    trace: { session: { status: 'running', marker: m }, steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }] },
+    // A failed step without a failure_class: cua.uncategorized_failure quotes its intent, so the findings carry the marker.
+    steps: [{ step_index: 1, status: 'failed', intent: `intent of ${m}`, result: { status: 'error', error: `failed in ${m}` }, marker: m }],
+    trace: { session: { status: 'running', marker: m }, steps: [{ step_index: 1, status: 'failed', intent: `intent of ${m}`, result: { status: 'error', error: `failed in ${m}` }, marker: m }] },
     events: [{ step: 1, lines: [{ type: 'x', message: m }] }],
     logs: [{ name: 'run', text: `hello from ${m}\n` }],
-    screenshots: [[1, 'post']],
+    screenshots: [[1, 'pre'], [1, 'post']],
     modelio: [['0001-planner-0.json', { request: { marker: m } }]],
     costs: { total_usd: 1, marker: m },
   });

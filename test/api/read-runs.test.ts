@@ -278,43 +278,6 @@ describe.each(PROFILES)('run reads on %s backends', (profile) => {
     });
   });
 
-  describe.skipIf(skip)('diagnostics/findings.json', () => {
-    interface Findings {
-      generated_at: string;
-      findings: Array<{ code: string; severity: string; step_index?: number | null }>;
-    }
-    it('reports step errors, screenshots named but never received, and a live run gone quiet', async () => {
-      const now = s.clock.now();
-      await seedRun(s.ctx, a.id, 'run_diag', {
-        steps: [
-          { step_index: 0, screenshots: { pre: 'screenshots/0000_pre.png', post: 'screenshots/0000_post.png' }, result: { status: 'ok' } },
-          { step_index: 1, screenshots: ['pre', 'target'], result: { status: 'error', error: 'element not found' } },
-          { step_index: 2, screenshots: { diff: null }, result: { status: 'ok' } },
-        ],
-        screenshots: [[0, 'pre'], [0, 'post'], [1, 'pre']],
-        heartbeatAt: now,
-      });
-      let f = await readJson<Findings>('/runs/run_diag/diagnostics/findings.json', 'findings.schema.json');
-      expect(f.generated_at).toBe(new Date(now).toISOString());
-      expect(f.findings.map((x) => `${x.code}@${x.step_index}:${x.severity}`)).toEqual(['step_error@1:error', 'screenshot_missing@1:warning']);
-
-      s.clock.advance(5 * 60_000 + 1_000);
-      f = await readJson<Findings>('/runs/run_diag/diagnostics/findings.json', 'findings.schema.json');
-      expect(f.findings.map((x) => x.code)).toEqual(['step_error', 'run_stalled', 'screenshot_missing']);
-      expect(f.generated_at).toBe(new Date(s.clock.now()).toISOString());
-    });
-
-    it('is empty for a healthy finished run, and 404 for a missing one', async () => {
-      await seedRun(s.ctx, a.id, 'run_ok', {
-        trace: { session: { status: 'succeeded' }, steps: [{ step_index: 0, result: { status: 'ok' } }] },
-        at: s.clock.now() - 3_600_000,
-      });
-      const f = await readJson<Findings>('/runs/run_ok/diagnostics/findings.json', 'findings.schema.json');
-      expect(f.findings).toEqual([]);
-      await expectError(await read('/runs/run_nothing/diagnostics/findings.json'), 404, 'not_found');
-    });
-  });
-
   describe.skipIf(skip)('GET /connections', () => {
     it('lists the tenant\'s clients seen in the last 60 s, with their fields', async () => {
       const { presence } = s.ctx.stores;

@@ -90,6 +90,12 @@ for (const profile of PROFILES) {
       expect(run).toBeDefined();
       expect(run!.status).toBe('failed');
       expect(run!.step_count).toBe(3);
+      expect(run).toMatchObject({ client_name: 'myagent', client_version: '0.1.0', capture_mode: 'full', tags: { env: 'local' } });
+      // The fingerprint the server computes from the trace is the SDK's own.
+      const manifest = JSON.parse(readFileSync(path.join(BUNDLE, 'manifest.json'), 'utf8')) as { trajectory_fingerprint: string };
+      expect(run!.trajectory_fingerprint).toBe(manifest.trajectory_fingerprint);
+      const same = (await (await get(`${srv.api}/runs?fingerprint=${encodeURIComponent(manifest.trajectory_fingerprint)}`, cookie)).json()) as { runs: Array<{ run_id: string }> };
+      expect(same.runs.map((r) => r.run_id)).toEqual([runId]);
     });
   });
 }

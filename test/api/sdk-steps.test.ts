@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cuaV1 } from '../../server/services/diagnostics/fingerprint.js';
 import { iterationName } from '../../server/services/step-receipts.js';
 import { PROFILES, productionAvailable } from '../helpers/backends.js';
 import { startTestServer, type TestServer, type TestTenant } from '../helpers/server.js';

@@ -5,6 +5,7 @@ import { route, RUN_ID } from '../../http/route.js';
 import type { ScreenshotKind } from '../../services/bundle.js';
 import { relative, runTarget, startRunStamp, type RunWrite } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
+import { diagnosticsFor } from '../../services/diagnostics/findings.js';
 
 const stepOf = (req: Request): number => Number(req.params.step_index);
 const kindOf = (req: Request): ScreenshotKind => req.params.kind as ScreenshotKind;
@@ -55,6 +56,7 @@ export const screenshotRoutes = [
       }
       await stamp;
       ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now() });
+      if (kindOf(req) !== 'target') diagnosticsFor(ctx).screenshotStored(target.keys, stepOf(req));
       // The storage engine reports the key it wrote as the file's path.
       sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, file.path), bytes: file.size });
     },

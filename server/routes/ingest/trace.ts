@@ -1,5 +1,6 @@
 import { route, RUN_ID } from '../../http/route.js';
 import { ingestRunWrite, present, relative, runIdMismatch, runTarget, verbatimJson } from '../../services/ingest.js';
+import { cuaV1 } from '../../services/diagnostics/fingerprint.js';
 import { traceFacts } from '../../services/run-facts.js';
 import { sendJson } from '../../http/send-json.js';
 
@@ -35,7 +36,13 @@ export const traceRoutes = [
         target,
         'trace',
         () => ctx.stores.objects.put(keys.trace, verbatimJson(req), { contentType: 'application/json' }),
-        { ...(stepCount > 0 ? { step_count: stepCount } : {}), ...traceFacts(body as unknown as Record<string, unknown>, target.runId) },
+        {
+          ...(stepCount > 0 ? { step_count: stepCount } : {}),
+          // The SDK's cua_v1 of the trace's steps, for GET /runs?fingerprint= when the manifest
+          // carries none; for SDK runs both are the same value, and the latest report wins.
+          ...(stepCount > 0 ? { trajectory_fingerprint: cuaV1(body.steps as unknown as Array<Record<string, unknown>>) } : {}),
+          ...traceFacts(body as unknown as Record<string, unknown>, target.runId),
+        },
       );
       sendJson(res, { ok: true, run_id: target.runId, file: relative(keys, keys.trace) });
     },

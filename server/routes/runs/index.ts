@@ -6,7 +6,8 @@ import { ApiError } from '../../errors.js';
 import { route, RUN_ID, type RouteDef } from '../../http/route.js';
 import type { UserAuth } from '../../http/types.js';
 import { BundleKeys, parseNnnn, type ScreenshotKind } from '../../services/bundle.js';
-import { computeFindings } from '../../services/findings.js';
+import { diagnosticsFor } from '../../services/diagnostics/findings.js';
+import { parseSeverity } from '../../services/diagnostics/query.js';
 import { bundleCounts, listRuns, parseRunsQuery } from '../../services/run-reads.js';
 import { renderTrace, TraceView } from '../../services/trace-view.js';
 import { BUFFERED_READ_MAX } from '../../services/appends.js';
@@ -239,14 +240,36 @@ export const runRoutes: RouteDef[] = [
     auth: 'reader',
     params: { run_id: RUN_ID },
     handler: async (req, res, ctx) => {
+      const minSeverity = parseSeverity(req);
       const keys = runKeys(req);
       const runId = req.params.run_id as string;
       const auth = req.auth as UserAuth;
-      const { objects, metadata } = ctx.stores;
-      const [trace, run] = await Promise.all([traceView(ctx).load(keys), metadata.getRun(auth.tenant.id, runId)]);
-      if (!trace && !(await objects.head(keys.manifest))) throw notFound();
+      // The trace, the run index row and the bundle's listings are read at once.
+      const doc = await diagnosticsFor(ctx).findings({ keys, runId, trace: traceView(ctx).load(keys), run: ctx.stores.metadata.getRun(auth.tenant.id, runId), minSeverity });
+      if (!doc) throw notFound();
       res.setHeader('Cache-Control', 'private, no-cache');
-      res.json(await computeFindings(objects, { runId, keys, trace, run, now: ctx.now() }));
+      res.json(doc);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/diagnostics/diff/:step.png',
+    auth: 'reader',
+    params: { run_id: RUN_ID, step: 'params.schema.json#/$defs/nnnn' },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      const index = parseNnnn(req.params.step as string);
+      if (index === undefined) throw notFound();
+      const key = keys.diagnosticsDiff(index);
+      // Not computed yet (the background work is behind, or this replica restarted): compute it now.
+      if (!(await ctx.stores.objects.head(key))) {
+        const d = diagnosticsFor(ctx);
+        const shots = await d.pixels.headShots(keys, index);
+        if (!shots.pre || !shots.post || shots.diff) throw notFound();
+        const rec = await d.pixels.forStep(keys, index, shots);
+        if (!rec?.diffImage) throw notFound();
+      }
+      await sendObject(ctx, res, key, 'image/png', true);
     },
   }),
 ];

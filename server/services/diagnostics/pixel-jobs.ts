@@ -1,0 +1,220 @@
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../../logger.js';
+import type { ObjectInfo, ObjectStore } from '../../../storage/objects/index.js';
+import { type BundleKeys, nnnn } from '../bundle.js';
+import type { FrameIn, FrameOut, StepIn, StepOut } from './pixel-engine.js';
+import { ClosedError, PixelPool } from './pixel-pool.js';
+import { MAX_PNG_BYTES, type PixelDiff } from './pixels.js';
+import { isObject } from './types.js';
+
+/**
+ * Per-step pixel facts (frame hashes, pre/post comparison), computed once per screenshot and kept:
+ * a derived record per step (`.derived/pixels/NNNN.json`) names the ETags of the screenshots it was
+ * computed from, so it stays valid until one of them is replaced; each replica also keeps records
+ * in memory (LRU). The work starts in the background when a screenshot arrives and is done at read
+ * time for whatever is still missing.
+ *
+ * Bounded: at most GLOBAL_CONCURRENCY step is worked on at once in the process, background work
+ * takes one step at a time per run, at most MAX_PENDING background steps wait (later ones are left
+ * for the read to do), and the CPU work (decode, hash, compare, diff picture) runs in a worker
+ * thread, off the event loop that serves ingest (pixel-pool.ts). Nothing here throws into ingest.
+ */
+// One: the CPU work runs in one worker thread (pixel-pool.ts); a 16 Mpx pair with its diff holds
+// ~190 MiB there while it is worked on.
+export const GLOBAL_CONCURRENCY = 1;
+export const MAX_PENDING = 2_000;
+export const RECORD_VERSION = 1;
+const MEMO_ENTRIES = 50_000;
+
+export interface FrameFacts {
+  etag: string;
+  width?: number;
+  height?: number;
+  /** dHash, 16 hex digits; absent when the PNG could not be decoded. */
+  hash?: string;
+  /** Why the frame was not decoded (malformed, too large…). */
+  error?: string;
+}
+
+export interface PixelRecord {
+  v: number;
+  step: number;
+  pre?: FrameFacts;
+  post?: FrameFacts;
+  /** ETag of the SDK's own diff screenshot, when it sent one. */
+  sdkDiff?: string;
+  /** pre against post, when both decoded. */
+  diff?: PixelDiff;
+  /** The server wrote diagnostics/diff/NNNN.png for this record. */
+  diffImage?: boolean;
+}
+
+export interface StepShots {
+  pre?: ObjectInfo;
+  post?: ObjectInfo;
+  diff?: ObjectInfo;
+}
+
+const recordName = (step: number) => `pixels/${nnnn(step)}.json`;
+
+/** A record is current while it was computed from exactly the screenshots now stored. */
+export function recordMatches(r: PixelRecord, shots: StepShots): boolean {
+  return r.v === RECORD_VERSION && r.pre?.etag === shots.pre?.etag && r.post?.etag === shots.post?.etag && r.sdkDiff === shots.diff?.etag;
+}
+
+function parseRecord(buf: Buffer | undefined): PixelRecord | undefined {
+  if (!buf) return undefined;
+  try {
+    const r = JSON.parse(buf.toString('utf8')) as unknown;
+    return isObject(r) && r.v === RECORD_VERSION && Number.isInteger(r.step) ? (r as unknown as PixelRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+
+export class PixelJobs {
+  private readonly memo = new LRUCache<string, PixelRecord>({ max: MEMO_ENTRIES });
+  /** Frame facts by object key and ETag (the decoded pixels are kept by the worker's engine). */
+  private readonly facts = new LRUCache<string, FrameFacts>({ max: MEMO_ENTRIES });
+  private readonly pool: PixelPool;
+  private readonly inflight = new Map<string, Promise<PixelRecord | undefined>>();
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  /** Background work per run, chained so a run has one step in work at a time. */
+  private readonly runChains = new Map<string, Promise<void>>();
+  private readonly pending = new Set<string>();
+  /** Steps computed (not found stored or in memory) since start: for tests and the benchmark. */
+  computed = 0;
+
+  constructor(
+    private readonly objects: ObjectStore,
+    private readonly logger: Logger,
+  ) {
+    this.pool = new PixelPool(logger);
+  }
+
+  /** After a screenshot upload: work out the step's record in the background. Never throws, never waits. */
+  screenshotStored(keys: BundleKeys, step: number): void {
+    const id = `${keys.prefix}${step}`;
+    if (this.pending.has(id) || this.pending.size >= MAX_PENDING) return;
+    this.pending.add(id);
+    const prev = this.runChains.get(keys.prefix) ?? Promise.resolve();
+    const next = prev
+      .then(async () => {
+        this.pending.delete(id);
+        await this.forStep(keys, step, await this.headShots(keys, step));
+      })
+      .catch((err: unknown) => this.logger.debug({ err, step }, 'background screenshot diagnostics failed (redone at read)'));
+    this.runChains.set(keys.prefix, next);
+    void next.then(() => {
+      if (this.runChains.get(keys.prefix) === next) this.runChains.delete(keys.prefix);
+    });
+  }
+
+  /** Resolves when the background work queued so far is done (tests, benchmark). */
+  async idle(): Promise<void> {
+    while (this.runChains.size) await Promise.all([...this.runChains.values()]);
+  }
+
+  async headShots(keys: BundleKeys, step: number): Promise<StepShots> {
+    const [pre, post, diff] = await Promise.all((['pre', 'post', 'diff'] as const).map((k) => this.objects.head(keys.screenshot(step, k))));
+    return { pre, post, diff };
+  }
+
+  /** The step's record for these screenshots: from memory, from the store, or computed now. */
+  async forStep(keys: BundleKeys, step: number, shots: StepShots): Promise<PixelRecord | undefined> {
+    if (!shots.pre && !shots.post) return undefined;
+    const memoKey = `${keys.prefix}${step}`;
+    const known = this.memo.get(memoKey);
+    if (known && recordMatches(known, shots)) return known;
+    const flightKey = `${memoKey}|${shots.pre?.etag}|${shots.post?.etag}|${shots.diff?.etag}`;
+    let p = this.inflight.get(flightKey);
+    if (!p) {
+      p = this.load(keys, step, shots).finally(() => this.inflight.delete(flightKey));
+      this.inflight.set(flightKey, p);
+    }
+    return p;
+  }
+
+  private async load(keys: BundleKeys, step: number, shots: StepShots): Promise<PixelRecord | undefined> {
+    const memoKey = `${keys.prefix}${step}`;
+    const stored = parseRecord(await this.objects.getBuffer(keys.derived(recordName(step))).catch(() => undefined));
+    if (stored && recordMatches(stored, shots)) {
+      this.memo.set(memoKey, stored);
+      return stored;
+    }
+    const rec = await this.limited(() => this.compute(keys, step, shots));
+    this.memo.set(memoKey, rec);
+    this.objects.put(keys.derived(recordName(step)), JSON.stringify(rec), { contentType: 'application/json' }).catch((err: unknown) => {
+      this.logger.debug({ err, step }, 'could not store the pixel record (derived data; recomputed later)');
+    });
+    return rec;
+  }
+
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= GLOBAL_CONCURRENCY) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async compute(keys: BundleKeys, step: number, shots: StepShots): Promise<PixelRecord> {
+    this.computed++;
+    const rec: PixelRecord = { v: RECORD_VERSION, step };
+    if (shots.diff) rec.sdkDiff = shots.diff.etag;
+    const both = !!shots.pre && !!shots.post;
+    // A lone frame whose facts are known needs no work; a pair is always compared.
+    const read = async (info: ObjectInfo | undefined): Promise<FrameIn | FrameFacts | undefined> => {
+      if (!info) return undefined;
+      const known = this.facts.get(`${info.key}|${info.etag}`);
+      if (known && (!both || known.error)) return known;
+      if (info.size > MAX_PNG_BYTES) return { etag: info.etag, error: 'too large' };
+      const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
+      return { id: `${info.key}|${info.etag}`, ...(buf ? { buf } : {}) };
+    };
+    const [pre, post] = await Promise.all([read(shots.pre), read(shots.post)]);
+    const isIn = (f: FrameIn | FrameFacts | undefined): f is FrameIn => !!f && 'id' in f;
+    let out: StepOut = {};
+    if (isIn(pre) || isIn(post)) {
+      const task: StepIn = { withImage: !shots.diff, ...(isIn(pre) ? { pre } : {}), ...(isIn(post) ? { post } : {}) };
+      try {
+        out = await this.pool.run(task);
+      } catch (err) {
+        // Shutting down: nothing was learnt about these frames, so nothing is recorded.
+        if (err instanceof ClosedError) throw err;
+        this.logger.debug({ err, step }, 'pixel work failed; frames recorded as not decodable');
+        out = { ...(task.pre ? { pre: { error: 'not decodable' } } : {}), ...(task.post ? { post: { error: 'not decodable' } } : {}) };
+      }
+    }
+    const facts = (info: ObjectInfo | undefined, given: FrameIn | FrameFacts | undefined, o: FrameOut | undefined): FrameFacts | undefined => {
+      if (!info) return undefined;
+      if (given && !isIn(given)) return given;
+      const f: FrameFacts = { etag: info.etag, ...(o ?? { error: 'not decodable' }) };
+      this.facts.set(`${info.key}|${info.etag}`, f);
+      return f;
+    };
+    const preFacts = facts(shots.pre, pre, out.pre);
+    const postFacts = facts(shots.post, post, out.post);
+    if (preFacts) rec.pre = preFacts;
+    if (postFacts) rec.post = postFacts;
+    if (out.diff) rec.diff = out.diff;
+    if (out.diffPng) {
+      try {
+        await this.objects.put(keys.diagnosticsDiff(step), Buffer.from(out.diffPng.buffer, out.diffPng.byteOffset, out.diffPng.byteLength), { contentType: 'image/png' });
+        rec.diffImage = true;
+      } catch (err) {
+        this.logger.debug({ err, step }, 'could not store the diff image');
+      }
+    }
+    return rec;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

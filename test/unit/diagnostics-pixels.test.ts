@@ -1,0 +1,128 @@
+import { deflateSync } from 'node:zlib';
+import { PNG } from 'pngjs';
+import { describe, expect, it } from 'vitest';
+import { dHash, hamming, SAME_FRAME_MAX_DISTANCE, sameFrame } from '../../server/services/diagnostics/phash.js';
+import { compareImages, decodePng, encodePng, type Image, MAX_SIDE, refuseReason } from '../../server/services/diagnostics/pixels.js';
+import { frame } from '../../scripts/lib/frames.js';
+
+const png = (img: Image): Buffer => encodePng(img);
+
+function crc32(buf: Buffer): number {
+  let c = ~0;
+  for (const b of buf) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+function chunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+/** A PNG built by hand: any declared size, any IDAT. */
+function rawPng(w: number, h: number, idat: Buffer, opts: { interlace?: number } = {}): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 6;
+  ihdr[12] = opts.interlace ?? 0;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+describe('PNG decoding for diagnostics', () => {
+  it('decodes a PNG pngjs wrote, to the same pixels', () => {
+    const img = frame(64, 40, { x: 5, y: 5, w: 10, h: 10 });
+    const back = decodePng(png(img))!;
+    expect(back.width).toBe(64);
+    expect(Buffer.compare(back.data, img.data)).toBe(0);
+  });
+
+  it('yields nothing, without throwing, for malformed and hostile PNGs', () => {
+    const good = png(frame(16, 16));
+    const badCrc = Buffer.from(good);
+    badCrc[good.length - 20]! ^= 0xff; // inside the IDAT: its CRC no longer matches
+    expect(decodePng(badCrc)).toBeUndefined();
+    expect(decodePng(Buffer.from('not a png at all, just text that is long enough'))).toBeUndefined();
+    expect(decodePng(good.subarray(0, 40))).toBeUndefined(); // truncated
+    // Declared 100000×100000: refused from the header, nothing inflated.
+    expect(refuseReason(rawPng(100_000, 100_000, deflateSync(Buffer.alloc(10))))).toMatch(/declared/);
+    expect(decodePng(rawPng(100_000, 100_000, deflateSync(Buffer.alloc(10))))).toBeUndefined();
+    expect(decodePng(rawPng(MAX_SIDE + 1, 1, deflateSync(Buffer.alloc(10))))).toBeUndefined();
+    // A decompression bomb: a small IDAT that inflates to 64 MiB, declared as 64×64.
+    const bomb = deflateSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 });
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    expect(decodePng(rawPng(64, 64, bomb))).toBeUndefined();
+    // Interlaced images are refused (pngjs inflates those without a bound).
+    expect(refuseReason(rawPng(64, 64, bomb, { interlace: 1 }))).toBe('interlaced');
+    expect(decodePng(rawPng(64, 64, bomb, { interlace: 1 }))).toBeUndefined();
+    // Data that stops short of the declared size: pngjs would pad it with blank rows.
+    expect(decodePng(rawPng(4096, 4096, deflateSync(Buffer.alloc(16))))).toBeUndefined();
+    expect(decodePng(rawPng(64, 64, deflateSync(Buffer.alloc(64 * 257 - 1))))).toBeUndefined();
+    expect(decodePng(rawPng(64, 64, deflateSync(Buffer.alloc(64 * 257))))?.width).toBe(64);
+    // Zero size.
+    expect(decodePng(rawPng(0, 10, deflateSync(Buffer.alloc(0))))).toBeUndefined();
+  });
+
+  it('a pngjs-written 16-bit PNG decodes too (rescaled to 8 bits)', () => {
+    const p = new PNG({ width: 4, height: 4, bitDepth: 16 });
+    p.data.fill(128);
+    expect(decodePng(PNG.sync.write(p))?.width).toBe(4);
+  });
+});
+
+describe('pre/post comparison and the perceptual hash', () => {
+  it('counts the changed pixels; a different size is a change', () => {
+    const a = frame(100, 80);
+    const b = frame(100, 80, { x: 10, y: 10, w: 20, h: 10 });
+    const same = compareImages(a, frame(100, 80), true);
+    expect(same.diff).toMatchObject({ changed: 0, total: 8000, ratio: 0, sizeMismatch: false });
+    const d = compareImages(a, b, true);
+    expect(d.diff.changed).toBe(200);
+    expect(d.image?.data.length).toBe(100 * 80 * 4);
+    expect(decodePng(encodePng(d.image!))?.width).toBe(100);
+    expect(compareImages(a, frame(90, 80), true)).toMatchObject({ diff: { ratio: 1, sizeMismatch: true } });
+  });
+
+  it('dHash: the same screen within the bound, another layout beyond it', () => {
+    const a = frame(320, 200, { x: 20, y: 20, w: 100, h: 40 });
+    const caret = frame(320, 200, { x: 20, y: 20, w: 100, h: 40 });
+    caret.data.fill(0, (100 * 320 + 200) * 4, (100 * 320 + 202) * 4); // two dark pixels: a caret
+    const other = frame(320, 200, { x: 180, y: 120, w: 120, h: 60 });
+    expect(dHash(a)).toMatch(/^[0-9a-f]{16}$/);
+    expect(hamming(dHash(a), dHash(caret))).toBeLessThanOrEqual(SAME_FRAME_MAX_DISTANCE);
+    expect(sameFrame(dHash(a), dHash(caret))).toBe(true);
+    expect(hamming(dHash(a), dHash(other))).toBeGreaterThan(SAME_FRAME_MAX_DISTANCE);
+    expect(sameFrame(dHash(a), dHash(other))).toBe(false);
+    // A re-scaled copy of the same screen hashes the same.
+    expect(sameFrame(dHash(a), dHash(frame(640, 400, { x: 40, y: 40, w: 200, h: 80 })))).toBe(true);
+  });
+});
+
+describe('the pixel worker', () => {
+  it('does a step\'s work in a worker thread, keeping the last decoded frames', async () => {
+    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
+    const { createLogger } = await import('../../server/logger.js');
+    const pool = new PixelPool(createLogger('silent'));
+    try {
+      const a = png(frame(64, 40));
+      const b = png(frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }));
+      const out = await pool.run({ pre: { id: 'a', buf: a }, post: { id: 'b', buf: b }, withImage: true });
+      expect(pool.threaded).toBe(true);
+      expect(out.pre).toEqual({ width: 64, height: 40, hash: dHash(frame(64, 40)) });
+      expect(out.diff).toEqual(compareImages(frame(64, 40), frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }), false).diff);
+      expect(out.diff!.changed).toBeGreaterThan(0);
+      expect(decodePng(Buffer.from(out.diffPng!))).toMatchObject({ width: 64, height: 40 });
+      // A frame it cannot decode is reported as such; the worker goes on.
+      const bad = await pool.run({ pre: { id: 'c', buf: Buffer.from('nope') }, post: { id: 'd' }, withImage: true });
+      expect(bad).toEqual({ pre: { error: 'not decodable' }, post: { error: 'unreadable' } });
+      expect((await pool.run({ pre: { id: 'a', buf: a }, withImage: false })).pre?.hash).toBe(out.pre?.hash);
+    } finally {
+      await pool.close();
+    }
+  });
+});
