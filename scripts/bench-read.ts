@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { openStores } from '../server/bootstrap.js';
+import { closeStores, openStores } from '../server/bootstrap.js';
 import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     // Seed through the stores, with the bundle's key layout.
     const config = loadConfig(env);
     const stores = await openStores(config, createLogger('silent'));
-    cleanups.unshift(() => stores.objects.close().then(() => stores.metadata.close()).then(() => stores.presence.close()));
+    cleanups.unshift(() => closeStores(stores));
     const tenants = new TenantAdmin(stores.metadata, config);
     const tenant = await tenants.createTenant('bench');
     await tenants.createUser('bench@example.com', 'bench-password', 'bench');

@@ -7,26 +7,50 @@ import { Appender } from './services/appends.js';
 import { DsnCache } from './services/dsn-cache.js';
 import { LastUsedBatch } from './services/last-used.js';
 import { RunIndexWriter } from './services/run-index.js';
-import { createObjectStore } from '../storage/objects/index.js';
-import { createMetadataStore } from '../storage/metadata/index.js';
-import { createPresenceStore } from '../storage/presence/index.js';
+import path from 'node:path';
+import { createObjectStore, type ObjectStoreConfig } from '../storage/objects/index.js';
+import { createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
+import { createPresenceStore, type PresenceStoreConfig } from '../storage/presence/index.js';
 
 const SESSION_SWEEP_MS = 3_600_000;
+
+export interface StoreConfigs {
+  objects: ObjectStoreConfig;
+  metadata: MetadataStoreConfig;
+  presence: PresenceStoreConfig;
+}
+
+/** The server's configuration put in each port's terms: a production backend where its variable is set, the embedded one otherwise. */
+export function storeConfigs(config: Config): StoreConfigs {
+  return {
+    objects: config.s3 ? { driver: 's3', ...config.s3 } : { driver: 'fs', root: path.join(config.dataDir, 'objects') },
+    metadata: config.databaseUrl ? { driver: 'postgres', url: config.databaseUrl } : { driver: 'sqlite', file: path.join(config.dataDir, 'augur.sqlite') },
+    presence: config.redisUrl ? { driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix } : { driver: 'memory' },
+  };
+}
 
 /** Opens the three stores the configuration names and runs pending migrations. */
 export async function openStores(config: Config, logger: Logger): Promise<Stores> {
   const backends = describeBackends(config);
   logger.info({ backends }, `backends: objects=${backends.objects}; metadata=${backends.metadata}; presence=${backends.presence}`);
-  const objects = await createObjectStore(config);
-  const metadata = createMetadataStore(config);
-  const presence = createPresenceStore(config);
+  const configs = storeConfigs(config);
+  const stores: Stores = {
+    objects: await createObjectStore(configs.objects),
+    metadata: createMetadataStore(configs.metadata),
+    presence: createPresenceStore(configs.presence),
+  };
   try {
-    await metadata.migrate();
+    await stores.metadata.migrate();
   } catch (err) {
-    await Promise.allSettled([objects.close(), metadata.close(), presence.close()]);
+    await closeStores(stores);
     throw err;
   }
-  return { objects, metadata, presence };
+  return stores;
+}
+
+/** Closes every store; one failing to close does not keep the others open. */
+export async function closeStores(stores: Stores): Promise<void> {
+  await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
 }
 
 /** Builds the per-process services around the stores. */
@@ -59,5 +83,5 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
 /** Flushes what is buffered, then closes every store. */
 export async function closeContext(ctx: AppContext): Promise<void> {
   await ctx.runIndex.stop().catch((err) => ctx.logger.warn({ err }, 'final run index flush failed'));
-  await Promise.allSettled([ctx.stores.objects.close(), ctx.stores.metadata.close(), ctx.stores.presence.close()]);
+  await closeStores(ctx.stores);
 }

@@ -5,7 +5,6 @@ import multer, { MulterError, type StorageEngine } from 'multer';
 import type { ObjectStore } from '../../storage/objects/index.js';
 import { TooLargeError } from '../../storage/objects/index.js';
 import { ApiError } from '../errors.js';
-import { countUploadBytes } from './reclaim.js';
 
 /**
  * Screenshot uploads: multipart parsed by multer, the `image` part streamed straight into the
@@ -39,16 +38,13 @@ export function pngHeadProblem(head: Buffer): string | undefined {
   return undefined;
 }
 
-/** Holds back the first 33 bytes until they pass pngHeadProblem, then passes everything through (counted for reclaim.ts). */
+/** Holds back the first 33 bytes until they pass pngHeadProblem, then passes everything through. */
 export class PngHeadCheck extends Transform {
   private head: Buffer[] = [];
   private headLength = 0;
-  private received = 0;
   private checked = false;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.received += chunk.length;
-    countUploadBytes(chunk.length, this.received);
     if (this.checked) return cb(null, chunk);
     this.head.push(chunk);
     this.headLength += chunk.length;

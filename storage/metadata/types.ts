@@ -142,3 +142,15 @@ export interface MetadataStore {
   getRun(tenantId: string, runId: string): Promise<RunRow | undefined>;
   listRuns(q: RunListQuery): Promise<RunRow[]>;
 }
+
+/** What createMetadataStore() opens: a SQLite file (one process), or Postgres shared by every replica. */
+export type MetadataStoreConfig =
+  | { driver: 'sqlite'; file: string }
+  | {
+      driver: 'postgres';
+      url: string;
+      /** Pool size per process (default 10). */
+      poolMax?: number;
+      /** Per-statement limit, ms (default 15,000). */
+      statementTimeoutMs?: number;
+    };

@@ -18,11 +18,11 @@ describe.each(drivers)('metadata store contract: %s', (driver) => {
     if (skip) return;
     if (driver === 'sqlite') {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'augur-meta-'));
-      store = createMetadataStore({ dataDir: dir });
+      store = createMetadataStore({ driver: 'sqlite', file: path.join(dir, 'augur.sqlite') });
       cleanup = async () => rmSync(dir, { recursive: true, force: true });
     } else {
       const db = await createPgDatabase();
-      store = createMetadataStore({ databaseUrl: db.url, dataDir: '' });
+      store = createMetadataStore({ driver: 'postgres', url: db.url });
       cleanup = db.drop;
     }
     await store.migrate();
