@@ -84,7 +84,7 @@ const tcpOpen = (port: number) =>
   });
 
 function start(cmd: string, args: string[], env: Record<string, string>, cwd = ROOT): ChildProcess {
-  const child = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '', ...env }, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '', ...env }, cwd, stdio: ['ignore', process.env.AUGUR_BENCH_TRACE ? 'inherit' : 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   child.on('exit', (code, sig) => {

@@ -7,12 +7,12 @@ import { Appender } from './services/appends.js';
 import { DsnCache } from './services/dsn-cache.js';
 import { LastUsedBatch } from './services/last-used.js';
 import { RunIndexWriter } from './services/run-index.js';
+import { Housekeeping } from './services/housekeeping.js';
+import { UploadMemory, type Gc } from './http/upload-memory.js';
 import path from 'node:path';
 import { createObjectStore, type ObjectStoreConfig } from '../storage/objects/index.js';
 import { createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
 import { createPresenceStore, type PresenceStoreConfig } from '../storage/presence/index.js';
-
-const SESSION_SWEEP_MS = 3_600_000;
 
 export interface StoreConfigs {
   objects: ObjectStoreConfig;
@@ -53,20 +53,18 @@ export async function closeStores(stores: Stores): Promise<void> {
   await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
 }
 
-/** Builds the per-process services around the stores. */
-export async function createContext(config: Config, logger: Logger, stores: Stores, now: () => number = Date.now): Promise<AppContext> {
+/**
+ * Builds the per-process services around the stores. `gc` is for a serving process only (see
+ * server/http/upload-memory.ts): without it uploads leave their buffers to V8's own schedule.
+ */
+export async function createContext(config: Config, logger: Logger, stores: Stores, now: () => number = Date.now, gc?: Gc): Promise<AppContext> {
   const dsnCache = new DsnCache(stores.metadata, stores.presence, logger, now);
   await dsnCache.start();
-  // Expired sessions are refused on read already; sweeping them keeps the table small.
-  let lastSweep = 0;
-  const sweepSessions = async () => {
-    if (now() - lastSweep < SESSION_SWEEP_MS) return;
-    lastSweep = now();
-    await stores.metadata.deleteExpiredSessions(lastSweep);
-  };
   const tokenUse = new LastUsedBatch((batch) => stores.metadata.touchReadTokens(batch));
-  const runIndex = new RunIndexWriter(stores.metadata, logger, [() => dsnCache.flush(), () => tokenUse.flush(), sweepSessions]);
+  const runIndex = new RunIndexWriter(stores.metadata, logger);
   runIndex.start();
+  const housekeeping = new Housekeeping({ metadata: stores.metadata, dsnCache, tokenUse, logger, now });
+  housekeeping.start();
   return {
     config,
     stores,
@@ -74,8 +72,10 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
     validator: new Validator(),
     dsnCache,
     runIndex,
+    housekeeping,
     appends: new Appender(stores.objects, stores.presence),
     tokenUse,
+    uploadMemory: new UploadMemory(gc),
     now,
   };
 }
@@ -83,5 +83,6 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
 /** Flushes what is buffered, then closes every store. */
 export async function closeContext(ctx: AppContext): Promise<void> {
   await ctx.runIndex.stop().catch((err) => ctx.logger.warn({ err }, 'final run index flush failed'));
+  await ctx.housekeeping.stop();
   await closeStores(ctx.stores);
 }

@@ -8,6 +8,8 @@ import type { DsnCache } from './services/dsn-cache.js';
 import type { RunIndexWriter } from './services/run-index.js';
 import type { Appender } from './services/appends.js';
 import type { LastUsedBatch } from './services/last-used.js';
+import type { Housekeeping } from './services/housekeeping.js';
+import type { UploadMemory } from './http/upload-memory.js';
 
 export interface Stores {
   objects: ObjectStore;
@@ -23,9 +25,13 @@ export interface AppContext {
   validator: Validator;
   dsnCache: DsnCache;
   runIndex: RunIndexWriter;
+  /** Credentials' last use and the session sweep. */
+  housekeeping: Housekeeping;
   appends: Appender;
   /** Read tokens' last use, written in batches. */
   tokenUse: LastUsedBatch;
+  /** Returns upload buffers promptly in a serving process. */
+  uploadMemory: UploadMemory;
   /** Injected so tests can move time without sleeping. */
   now: () => number;
 }

@@ -16,7 +16,6 @@ export class RunIndexWriter {
   constructor(
     private readonly metadata: MetadataStore,
     private readonly logger: Logger,
-    private readonly extraFlush: Array<() => Promise<void>> = [],
   ) {}
 
   start(intervalMs = RUN_INDEX_FLUSH_MS): void {
@@ -45,7 +44,6 @@ export class RunIndexWriter {
       this.pending = new Map();
       try {
         if (batch.length) await this.metadata.touchRuns(batch);
-        for (const f of this.extraFlush) await f();
       } catch (err) {
         // Keep the facts for the next attempt; merging is idempotent.
         for (const t of batch) this.touch(t);
