@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { inject } from 'vitest';
 import { createObjectStore, TooLargeError, type ObjectStore } from '../../storage/objects/index.js';
 import { S3ObjectStore, STREAM_PART_BYTES } from '../../storage/objects/s3.js';
-import { LeanS3, objectTarget } from '../../storage/objects/s3-lean.js';
+import { LeanS3, objectTarget, payloadHash } from '../../storage/objects/s3-lean.js';
 import { createBucket, rid, S3_CREDENTIALS } from '../helpers/backends.js';
 import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
 import os from 'node:os';
@@ -498,4 +498,15 @@ describe('S3 requests as an S3-compatible server sees them', () => {
       expect(verifySigV4(r.method, r.url, r.headers, r.body, S3_CREDENTIALS.secretAccessKey)).toBeUndefined();
     });
   }
+});
+
+describe('S3 payload hash', () => {
+  it('hashes bodies over plain HTTP and leaves them unsigned over TLS; an empty body has the empty hash either way', () => {
+    const body = [Buffer.from('ab'), Buffer.from('c')];
+    expect(payloadHash('http:', body)).toBe(createHash('sha256').update('abc').digest('hex'));
+    expect(payloadHash('https:', body)).toBe('UNSIGNED-PAYLOAD');
+    const empty = createHash('sha256').digest('hex');
+    expect(payloadHash('https:', [])).toBe(empty);
+    expect(payloadHash('http:', [])).toBe(empty);
+  });
 });
