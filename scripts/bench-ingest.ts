@@ -46,7 +46,7 @@ import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
 import { TenantAdmin } from '../server/services/tenants.js';
-import { deleteRedisPrefix, freePort, pngChunk } from './lib/harness.js';
+import { deleteRedisPrefix, freePort, pngChunk, TEST_PG_URL, TEST_REDIS_URL } from './lib/harness.js';
 import { LeanS3 } from '../storage/objects/s3-lean.js';
 
 const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
@@ -54,7 +54,7 @@ const CONCURRENCY = 32;
 const SECONDS = Number(process.env.AUGUR_BENCH_SECONDS ?? 6);
 /** Which parts to run (comma-separated): rss, step, shot, cpu. All by default. */
 const PHASES = new Set((process.env.AUGUR_BENCH_ONLY ?? 'rss,step,shot,cpu').split(',').map((p) => p.trim()));
-const PG_ADMIN = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PG_ADMIN = TEST_PG_URL;
 const CREDS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 const MB = 1024 * 1024;
 
@@ -208,7 +208,7 @@ async function main(): Promise<void> {
     redisUrl = `redis://127.0.0.1:${port}`;
     privateRedis = true;
   }
-  redisUrl ??= 'redis://127.0.0.1:6379';
+  redisUrl ??= TEST_REDIS_URL;
   const redisPrefix = `augur-bench-${randomBytes(4).toString('hex')}:`;
   const redis = new Redis(redisUrl);
   cleanups.push(async () => {

@@ -29,11 +29,11 @@ import { ROOT } from '../server/paths.js';
 import { BundleKeys } from '../server/services/bundle.js';
 import { encodeCursor } from '../server/services/run-reads.js';
 import { TenantAdmin } from '../server/services/tenants.js';
-import { deleteRedisPrefix, freePort } from './lib/harness.js';
+import { deleteRedisPrefix, freePort, TEST_PG_URL, TEST_REDIS_URL } from './lib/harness.js';
 import type { RunTouch } from '../storage/metadata/index.js';
 
-const PG_URL = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.AUGUR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PG_URL = TEST_PG_URL;
+const REDIS_URL = TEST_REDIS_URL;
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 200);
 const RUNS = 10_000;
 const STEPS = 500;

@@ -183,7 +183,7 @@ export class KnexMetadataStore implements MetadataStore {
     };
   }
 
-  async getDsn(id: string): Promise<Dsn | undefined> {
+  private async dsnById(id: string): Promise<Dsn | undefined> {
     return (await this.db('dsns').where({ id }).first()) ?? undefined;
   }
 
@@ -195,7 +195,7 @@ export class KnexMetadataStore implements MetadataStore {
     const q = this.db('dsns').where({ id }).whereNull('revoked_at');
     if (tenantId) q.andWhere({ tenant_id: tenantId });
     await q.update({ revoked_at: Date.now() });
-    const row = await this.getDsn(id);
+    const row = await this.dsnById(id);
     return row && (!tenantId || row.tenant_id === tenantId) ? row : undefined;
   }
 

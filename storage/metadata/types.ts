@@ -117,7 +117,6 @@ export interface MetadataStore {
   createDsn(d: Omit<Dsn, 'created_at' | 'last_used_at' | 'revoked_at'>): Promise<Dsn>;
   /** The key's row joined with its tenant, revoked or not (the caller decides). */
   findDsnByHash(hash: string): Promise<{ dsn: Dsn; tenant: Tenant } | undefined>;
-  getDsn(id: string): Promise<Dsn | undefined>;
   listDsns(tenantId: string): Promise<Dsn[]>;
   revokeDsn(id: string, tenantId?: string): Promise<Dsn | undefined>;
   /** Batched from memory so ingest never writes per request. */
