@@ -35,24 +35,24 @@ export interface VariableSpec {
 
 const MiB = 1024 * 1024;
 
+/** The URL formats config.ts registers, each with the protocols it accepts. */
+export const URL_FORMATS = { 'postgres-url': ['postgres:', 'postgresql:'], 'redis-url': ['redis:', 'rediss:'], 'http-url': ['http:', 'https:'] } as const;
+
+/** A variable holding a URL of one of the formats above; unset unless given. */
+const url = <N extends string>(name: N, format: keyof typeof URL_FORMATS, defaultDoc: string, doc: string) => ({
+  name,
+  schema: { type: 'string', format } as ValueSchema,
+  defaultDoc,
+  doc,
+  expected: `a URL starting with ${URL_FORMATS[format].map((p) => `${p}//`).join(' or ')}`,
+});
+
 export const VARIABLES = [
   { name: 'PORT', schema: { type: 'integer', minimum: 0, maximum: 65535 }, default: 8080, doc: 'HTTP port' },
   { name: 'AUGUR_HOST', schema: { type: 'string' }, default: '0.0.0.0', doc: 'address to bind' },
   { name: 'AUGUR_DATA_DIR', schema: { type: 'string' }, default: './data', doc: 'embedded backends: `objects/` and `augur.sqlite` live here' },
-  {
-    name: 'AUGUR_DATABASE_URL',
-    schema: { type: 'string', format: 'postgres-url' },
-    defaultDoc: 'unset → SQLite',
-    doc: '`postgres://user:pass@host:5432/db`: metadata in Postgres',
-    expected: 'a URL starting with postgres:// or postgresql://',
-  },
-  {
-    name: 'AUGUR_REDIS_URL',
-    schema: { type: 'string', format: 'redis-url' },
-    defaultDoc: 'unset → in-process',
-    doc: '`redis://host:6379`: presence, counters, rate limits, cache invalidation',
-    expected: 'a URL starting with redis:// or rediss://',
-  },
+  url('AUGUR_DATABASE_URL', 'postgres-url', 'unset → SQLite', '`postgres://user:pass@host:5432/db`: metadata in Postgres'),
+  url('AUGUR_REDIS_URL', 'redis-url', 'unset → in-process', '`redis://host:6379`: presence, counters, rate limits, cache invalidation'),
   { name: 'AUGUR_REDIS_PREFIX', schema: { type: 'string' }, default: 'augur:', doc: 'prefix of every Redis key (several deployments can share one Redis)' },
   {
     name: 'AUGUR_S3_BUCKET',
@@ -61,7 +61,7 @@ export const VARIABLES = [
     doc: 'objects in this S3 / MinIO bucket',
     expected: 'a valid bucket name',
   },
-  { name: 'AUGUR_S3_ENDPOINT', schema: { type: 'string', format: 'http-url' }, defaultDoc: 'AWS', doc: 'e.g. `http://minio:9000`', expected: 'a URL starting with http:// or https://' },
+  url('AUGUR_S3_ENDPOINT', 'http-url', 'AWS', 'e.g. `http://minio:9000`'),
   { name: 'AUGUR_S3_REGION', schema: { type: 'string' }, default: 'us-east-1', doc: 'the bucket\'s region (signed into every request)' },
   { name: 'AUGUR_S3_FORCE_PATH_STYLE', schema: { type: 'boolean' }, default: false, doc: '`true` for MinIO and LocalStack', expected: 'true or false' },
   {
@@ -71,20 +71,8 @@ export const VARIABLES = [
     doc: 'key prefix inside the bucket',
     expected: 'letters, digits, _ . - and /',
   },
-  {
-    name: 'AUGUR_S3_PUBLIC_ENDPOINT',
-    schema: { type: 'string', format: 'http-url' },
-    defaultDoc: 'the endpoint',
-    doc: 'endpoint browsers reach, for presigned screenshot URLs',
-    expected: 'a URL starting with http:// or https://',
-  },
-  {
-    name: 'AUGUR_PUBLIC_URL',
-    schema: { type: 'string', format: 'http-url' },
-    defaultDoc: '`http://localhost:$PORT`',
-    doc: 'base of the DSNs Augur mints',
-    expected: 'a URL starting with http:// or https://',
-  },
+  url('AUGUR_S3_PUBLIC_ENDPOINT', 'http-url', 'the endpoint', 'endpoint browsers reach, for presigned screenshot URLs'),
+  url('AUGUR_PUBLIC_URL', 'http-url', '`http://localhost:$PORT`', 'base of the DSNs Augur mints'),
   {
     name: 'AUGUR_SCREENSHOT_READS',
     schema: { type: 'string', enum: ['proxy', 'presign'] },

@@ -1,18 +1,13 @@
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { CONFIG_VARIABLES, environmentSchema, VARIABLES, type ConfigVariable, type VariableSpec } from './config-schema.js';
+import type { ObjectStoreConfig } from '../storage/objects/types.js';
+import { CONFIG_VARIABLES, environmentSchema, URL_FORMATS, VARIABLES, type ConfigVariable, type VariableSpec } from './config-schema.js';
 
 export { CONFIG_VARIABLES, type ConfigVariable };
 type Env = Partial<Record<string, string | undefined>>;
 
-export interface S3Config {
-  bucket: string;
-  endpoint?: string;
-  publicEndpoint?: string;
-  region: string;
-  forcePathStyle: boolean;
-  prefix: string;
-}
+/** The object store's S3 settings as the environment gives them (credentials come from the AWS chain). */
+export type S3Config = Omit<Extract<ObjectStoreConfig, { driver: 's3' }>, 'driver' | 'credentials'>;
 
 export interface Config {
   port: number;
@@ -41,7 +36,7 @@ export class ConfigError extends Error {
   }
 }
 
-const urlOf = (protocols: string[]) => (raw: string) => {
+const urlOf = (protocols: readonly string[]) => (raw: string) => {
   try {
     return protocols.includes(new URL(raw).protocol);
   } catch {
@@ -51,9 +46,9 @@ const urlOf = (protocols: string[]) => (raw: string) => {
 
 /** One validator for the environment schema: every problem at once, strings coerced to the declared types. */
 const validateEnv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: true })
-  .addFormat('postgres-url', urlOf(['postgres:', 'postgresql:']))
-  .addFormat('redis-url', urlOf(['redis:', 'rediss:']))
-  .addFormat('http-url', urlOf(['http:', 'https:']))
+  .addFormat('postgres-url', urlOf(URL_FORMATS['postgres-url']))
+  .addFormat('redis-url', urlOf(URL_FORMATS['redis-url']))
+  .addFormat('http-url', urlOf(URL_FORMATS['http-url']))
   .addFormat('duration', (raw: string) => duration(raw) !== undefined)
   .addFormat('trust-proxy', (raw: string) => trustProxy(raw) !== undefined)
   .compile(environmentSchema());

@@ -4,6 +4,7 @@ import { S3ServiceException } from '@aws-sdk/client-s3';
 import { LeanS3 } from './s3-lean.js';
 import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type ObjectStoreConfig, type PutMeta, type PutResult } from './types.js';
 
+/** The s3 driver's config; `driver` may be left out when the store is built directly. */
 export type S3StoreOptions = Omit<Extract<ObjectStoreConfig, { driver: 's3' }>, 'driver'> & { driver?: 's3' };
 
 /**
