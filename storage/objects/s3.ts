@@ -13,12 +13,15 @@ export type S3StoreOptions = Omit<Extract<ObjectStoreConfig, { driver: 's3' }>, 
  * 100 MB upload holds no more than one part of it at a time.
  */
 export const STREAM_PART_BYTES = 6 * 1024 * 1024;
+/** Part buffers the store keeps between uploads (their pages stay resident: at most 4 × 6 MiB). */
+const IDLE_PARTS = 4;
 
 /** Objects in one S3 bucket (under a key prefix), every request made by the lean signed client. */
 export class S3ObjectStore implements ObjectStore {
   readonly kind = 's3' as const;
   private readonly s3: LeanS3;
   private readonly prefix: string;
+  private readonly idleParts: Buffer[] = [];
 
   constructor(private readonly opts: S3StoreOptions) {
     this.s3 = new LeanS3({ ...opts, connectTimeoutMs: 5_000, requestTimeoutMs: 60_000, maxAttempts: 3 });
@@ -44,51 +47,50 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * A stream in parts of STREAM_PART_BYTES. Nothing more is read while a part uploads (for-await
-   * pulls the next chunk only then, so the socket's own flow control holds the client back): an
-   * upload holds one part in memory whatever its size. A body of at most one part is one PutObject
-   * of the chunks as they arrived (no copy: nearly every screenshot ends there). Beyond that, bytes
-   * are copied into one part buffer, allocated once per upload and reused for every part, and the
-   * arriving chunks are let go at once.
+   * A stream in parts of STREAM_PART_BYTES, copied as it arrives into one part buffer that every
+   * part of the upload reuses, taken from a small pool kept by the store. Nothing more is read while
+   * a part uploads (the next chunk is pulled only then, so the socket's own flow control holds the
+   * client back): an upload holds one part in memory whatever its size, and each arriving chunk is
+   * garbage at once, while it is young and cheap to collect (held until its part was sent, the
+   * chunks of a 5 MB screenshot outlived young collections and cost full ones). A body of at most
+   * one part is one PutObject; a longer one is a multipart upload.
    */
   private async putStream(key: string, Key: string, body: AsyncIterable<Buffer>, meta: PutMeta): Promise<PutResult> {
     const it = body[Symbol.asyncIterator]();
+    const part = this.idleParts.pop() ?? Buffer.allocUnsafeSlow(STREAM_PART_BYTES);
+    let pending = 0;
     let size = 0;
-    const next = async (): Promise<Buffer | undefined> => {
-      const r = await it.next();
-      if (r.done) return undefined;
-      size += r.value.length;
-      if (meta.maxBytes !== undefined && size > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
-      return r.value;
+    let uploadId: string | undefined;
+    const etags: string[] = [];
+    const sendPart = async () => {
+      uploadId ??= await this.s3.createMultipart(Key, meta.contentType);
+      etags.push(await this.s3.uploadPart(Key, uploadId, etags.length + 1, part.subarray(0, pending)));
+      pending = 0;
     };
     try {
-      const first: Buffer[] = [];
-      for (let c = await next(); c; c = await next()) {
-        first.push(c);
-        if (size <= STREAM_PART_BYTES) continue;
-        return await this.multipart(key, Key, meta, async (send) => {
-          const part = Buffer.allocUnsafe(STREAM_PART_BYTES);
-          let pending = 0;
-          const take = async (chunk: Buffer) => {
-            for (let off = 0; off < chunk.length; ) {
-              // A full part goes only once more bytes follow, so the last part is never empty.
-              if (pending === STREAM_PART_BYTES) {
-                await send([part]);
-                pending = 0;
-              }
-              const n = chunk.copy(part, pending, off);
-              pending += n;
-              off += n;
-            }
-          };
-          for (const chunk of first.splice(0)) await take(chunk);
-          for (let chunk = await next(); chunk; chunk = await next()) await take(chunk);
-          await send([part.subarray(0, pending)]);
-          return size;
-        });
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        const chunk = r.value;
+        size += chunk.length;
+        if (meta.maxBytes !== undefined && size > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
+        for (let off = 0; off < chunk.length; ) {
+          // A full part goes only once more bytes follow: a body of exactly one part stays one PutObject.
+          if (pending === STREAM_PART_BYTES) await sendPart();
+          const n = chunk.copy(part, pending, off);
+          pending += n;
+          off += n;
+        }
       }
-      return { key, size, etag: await this.s3.put(Key, first, meta.contentType) };
+      let etag: string;
+      if (uploadId === undefined) etag = await this.s3.put(Key, part.subarray(0, pending), meta.contentType);
+      else {
+        await sendPart();
+        etag = await this.s3.completeMultipart(Key, uploadId, etags);
+      }
+      if (this.idleParts.length < IDLE_PARTS) this.idleParts.push(part);
+      return { key, size, etag };
     } catch (err) {
+      // The part is dropped, not pooled: a request that failed mid-send may still hold it.
+      if (uploadId !== undefined) await this.s3.abortMultipart(Key, uploadId).catch(() => undefined);
       await it.return?.(); // as for-await does: a stream read no further is destroyed
       throw err;
     }
