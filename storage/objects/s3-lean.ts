@@ -7,7 +7,9 @@
  * an ingest request, and its XML deserialiser costs ~17 ms of CPU per 500 listed keys. Requests are
  * signed with the SDK's own SigV4 signer (@smithy/signature-v4) and credentials come from the SDK's
  * default provider chain (@aws-sdk/credential-provider-node: env, profile, SSO, instance profile,
- * IRSA, with their refresh); those two are the only AWS code on this path. Bodies go out as the
+ * IRSA, with their refresh: not ours to rewrite). Failures are raised as the SDK's
+ * S3ServiceException (name = the S3 error code, $metadata.httpStatusCode), the one error type
+ * callers check; that class is all this file takes from @aws-sdk/client-s3. Bodies go out as the
  * chunk lists they are given, over a keep-alive agent. Addressing follows the endpoint, region and
  * path-style settings only: nothing is read from the environment here.
  */
