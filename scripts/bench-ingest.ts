@@ -26,7 +26,8 @@
  * Environment: AUGUR_TEST_PG_URL (postgres admin URL, default postgres://postgres@127.0.0.1:5432/test),
  * AUGUR_TEST_REDIS_URL (use this Redis instead of a private redis-server), AUGUR_BENCH_SECONDS (per phase, default 6),
  * AUGUR_BENCH_ONLY (comma-separated subset of rss,step,shot,cpu), AUGUR_BENCH_FS_DIR (the one place for the file
- * store of part 5), AUGUR_BENCH_NODE_ARGS (node flags for the servers, e.g. --cpu-prof to profile them).
+ * store of part 5), AUGUR_BENCH_NODE_ARGS (node flags for the servers, e.g. --cpu-prof to profile them),
+ * AUGUR_BENCH_TRACE (set: the servers' stdout comes through, for flags such as --trace-gc).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
