@@ -100,16 +100,24 @@ admin
 
 admin
   .command('dsn-issue')
+  .description('mint a DSN; prints it alone on the last stdout line (the export line goes to stderr)')
   .requiredOption('--tenant <slug>')
-  .requiredOption('--client <name>')
-  .option('--json', 'print one line of JSON with id, dsn, api_key', false)
-  .action((o: { tenant: string; client: string; json: boolean }) =>
+  .option('--client <name>', 'client name the DSN is for')
+  .option('--label <name>', 'the same as --client (the name the SDK docs use)')
+  .option('--json', 'print one line of JSON with id, dsn, export, api_key', false)
+  .action((o: { tenant: string; client?: string; label?: string; json: boolean }) =>
     withStores(async (_s, a) => {
+      if (o.client !== undefined && o.label !== undefined && o.client !== o.label) {
+        throw new ApiError('validation_failed', '--client and --label name the same thing; give one');
+      }
+      const name = o.client ?? o.label;
+      if (name === undefined || name === '') throw new ApiError('validation_failed', 'give --client <name> (or --label <name>)');
       const t = await a.tenantBySlug(o.tenant);
-      const mint = await a.issueDsn(t.id, o.client);
+      const mint = await a.issueDsn(t.id, name);
       if (o.json) out(JSON.stringify(mint));
       else {
-        process.stderr.write(`DSN ${mint.id} for client ${mint.client_name} in tenant ${t.slug} (shown once):\n`);
+        // The key goes to stdout only: `export AUGUR_DSN="$(augur admin dsn-issue ...)"` keeps it off the terminal.
+        process.stderr.write(`DSN ${mint.id} for client ${mint.client_name} in tenant ${t.slug} (shown once, on stdout): set it as AUGUR_DSN where the agent runs\n`);
         out(mint.dsn);
       }
     }),

@@ -8,6 +8,7 @@ import { hasBody, isJson, readJsonBody } from './http/json-body.js';
 import { requestStart } from './http/request-id.js';
 import { routeShortcut } from './http/route-shortcut.js';
 import { API_HEADERS } from './http/security-headers.js';
+import { viewerRouter } from './http/viewer.js';
 import type { RouteDef } from './http/route.js';
 import './http/types.js';
 import { docsRouter } from './routes/docs.js';
@@ -35,12 +36,14 @@ export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES, opts: Ap
   app.use(requestStart(ctx.logger, { prefix: API_PREFIX, headers: API_HEADERS }));
 
   const api = Router();
-  const handled = routes.map((def) => ({ method: def.method, path: def.path, dsn: def.auth === 'dsn', handler: pipeline(def, ctx) }));
+  const handled = routes.map((def) => ({ method: def.method, path: def.path, dsn: def.auth === 'dsn', handler: paced(def, ctx, pipeline(def, ctx)) }));
   for (const r of handled) api[r.method](r.path, r.handler);
   // DSN ingest (the SDK's hot path) is dispatched before the router; see route-shortcut.ts.
   if (opts.routeShortcut !== false) app.use(routeShortcut(API_PREFIX, handled.filter((r) => r.dsn)));
   api.use(docsRouter(ctx));
   app.use(API_PREFIX, api);
+  // The viewer (a single-page app) at `/`; it never answers under the API prefix.
+  app.use(viewerRouter(ctx.config, API_PREFIX));
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;
@@ -89,6 +92,20 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
     await def.handler(req, res, ctx);
   };
   return handler;
+}
+
+/** The route's handler, holding its 401/403 answers for `refusalPauseMs` when it asks for that. */
+function paced(def: RouteDef, ctx: AppContext, inner: RequestHandler): RequestHandler {
+  const ms = def.refusalPauseMs;
+  if (!ms) return inner;
+  return async (req, res, next) => {
+    try {
+      await inner(req, res, next);
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) await ctx.commands.idle(ms);
+      throw err;
+    }
+  };
 }
 
 const parseCookies = cookieParser();

@@ -4,6 +4,7 @@ import type { AppContext, Stores } from './context.js';
 import type { Logger } from './logger.js';
 import { Validator } from './http/validator.js';
 import { Appender } from './services/appends.js';
+import { CommandHub } from './services/commands.js';
 import { DsnCache } from './services/dsn-cache.js';
 import { LastUsedBatch } from './services/last-used.js';
 import { RunIndexWriter } from './services/run-index.js';
@@ -65,6 +66,8 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
   runIndex.start();
   const housekeeping = new Housekeeping({ metadata: stores.metadata, dsnCache, tokenUse, logger, now });
   housekeeping.start();
+  const commands = new CommandHub(stores.metadata, stores.presence, logger, { holdMs: config.commandsHoldMs, recheckMs: config.commandsRecheckMs });
+  await commands.start();
   return {
     config,
     stores,
@@ -76,12 +79,14 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
     appends: new Appender(stores.objects, stores.presence),
     tokenUse,
     uploadMemory: new UploadMemory(gc),
+    commands,
     now,
   };
 }
 
 /** Flushes what is buffered, then closes every store. */
 export async function closeContext(ctx: AppContext): Promise<void> {
+  ctx.commands.shutdown();
   await ctx.runIndex.stop().catch((err) => ctx.logger.warn({ err }, 'final run index flush failed'));
   await ctx.housekeeping.stop();
   await closeStores(ctx.stores);

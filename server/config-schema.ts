@@ -72,7 +72,12 @@ export const VARIABLES = [
     expected: 'letters, digits, _ . - and /',
   },
   url('AUGUR_S3_PUBLIC_ENDPOINT', 'http-url', 'the endpoint', 'endpoint browsers reach, for presigned screenshot URLs'),
-  url('AUGUR_PUBLIC_URL', 'http-url', '`http://localhost:$PORT`', 'base of the DSNs Augur mints'),
+  url(
+    'AUGUR_PUBLIC_URL',
+    'http-url',
+    '`http://localhost:$PORT`',
+    'the address agents reach this server at, with any base path (`https://augur.example/augur`): DSNs are `<AUGUR_PUBLIC_URL>/api/v1?token=…&tenant=…`',
+  ),
   {
     name: 'AUGUR_SCREENSHOT_READS',
     schema: { type: 'string', enum: ['proxy', 'presign'] },
@@ -136,6 +141,18 @@ export const VARIABLES = [
     schema: { type: 'integer', minimum: 10, maximum: 20 },
     default: 17,
     doc: 'log2 of scrypt\'s N for password hashes. 17 is OWASP\'s recommendation; the tests lower it to stay fast. Do not lower it in production.',
+  },
+  {
+    name: 'AUGUR_COMMANDS_HOLD_MS',
+    schema: { type: 'integer', minimum: 0, maximum: 120_000 },
+    default: 25_000,
+    doc: 'longest hold of an intervention poll with no command (0–120000; the compose nginx reads upstreams for up to 120 s); keep it under the SDK\'s 30 s read timeout',
+  },
+  {
+    name: 'AUGUR_COMMANDS_RECHECK_MS',
+    schema: { type: 'integer', minimum: 100, maximum: 600_000 },
+    default: 5_000,
+    doc: 'a held poll looks for commands this often even without a wake-up (100–600000)',
   },
 ] as const satisfies readonly VariableSpec[];
 

@@ -28,6 +28,10 @@ export interface Config {
   logLevel: string;
   /** log2 of scrypt's N. 17 is OWASP's recommendation; tests lower it to stay fast. */
   scryptLogN: number;
+  /** How long GET /runs/{id}/commands holds a poll that finds nothing. The SDK gives up after 30 s (its 25 s poll + 5 s), so stay below that. */
+  commandsHoldMs: number;
+  /** A held poll re-checks the store this often, so a lost wake-up message only delays a command. */
+  commandsRecheckMs: number;
 }
 
 export class ConfigError extends Error {
@@ -134,6 +138,8 @@ export function loadConfig(env: Env = process.env): Config {
     adminPassword: str('AUGUR_ADMIN_PASSWORD'),
     logLevel: str('AUGUR_LOG_LEVEL')!,
     scryptLogN: num('AUGUR_SCRYPT_LOG_N'),
+    commandsHoldMs: num('AUGUR_COMMANDS_HOLD_MS'),
+    commandsRecheckMs: num('AUGUR_COMMANDS_RECHECK_MS'),
   };
 }
 

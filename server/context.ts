@@ -10,6 +10,7 @@ import type { Appender } from './services/appends.js';
 import type { LastUsedBatch } from './services/last-used.js';
 import type { Housekeeping } from './services/housekeeping.js';
 import type { UploadMemory } from './http/upload-memory.js';
+import type { CommandHub } from './services/commands.js';
 
 export interface Stores {
   objects: ObjectStore;
@@ -32,6 +33,8 @@ export interface AppContext {
   tokenUse: LastUsedBatch;
   /** Returns upload buffers promptly in a serving process. */
   uploadMemory: UploadMemory;
+  /** The intervention channel: issued commands and held polls. */
+  commands: CommandHub;
   /** Injected so tests can move time without sleeping. */
   now: () => number;
 }

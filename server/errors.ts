@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   rate_limited: 429,
   internal_error: 500,
   not_ready: 503,
+  step_busy: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -34,6 +34,8 @@ export async function serve(config: Config = loadConfig(), logger: Logger = crea
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: no new connections, draining in-flight requests');
+    // Held command polls answer now (with what they have), or the drain would wait out their hold.
+    ctx.commands.shutdown();
     const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
     force.unref();
     // Last resort: a store that hangs while closing must not keep the process past 10 s.

@@ -15,10 +15,12 @@ function bearer(req: Request): string | undefined {
   return m[1];
 }
 
-/** Ingest: a DSN key; 401 when absent or malformed, 403 when unknown or revoked. */
+/** Ingest: a DSN key; 401 when absent or malformed, 403 when unknown or revoked or a read token. */
 export async function authenticateDsn(req: Request, ctx: AppContext): Promise<DsnAuth> {
   const key = bearer(req);
   if (key === undefined) throw new ApiError('not_authenticated', 'Missing credential: send Authorization: Bearer <api_key>');
+  // A read token is a real credential of the wrong kind: 403, as a DSN key on a read route is.
+  if (READ_TOKEN_RE.test(key)) throw new ApiError('forbidden', 'A read token only reads; ingest takes a DSN api_key');
   if (!DSN_KEY_RE.test(key)) throw new ApiError('invalid_credential', 'Credential is not a DSN api_key');
   const found = await ctx.dsnCache.resolve(key);
   if (!found) throw new ApiError('unknown_key', 'DSN api_key not recognised (unknown or revoked)');

@@ -2,7 +2,29 @@ import { createGunzip, createInflate } from 'node:zlib';
 import type { Request } from 'express';
 import type { Transform } from 'node:stream';
 import { ApiError } from '../errors.js';
-import { jsonDepth, MAX_JSON_DEPTH } from './validator.js';
+import { MAX_JSON_DEPTH } from './validator.js';
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/**
+ * Whether JSON text nests arrays and objects deeper than `limit`: one pass over the bytes, brackets
+ * inside strings skipped. Malformed text may pass; JSON.parse refuses it next.
+ */
+export function nestingExceeds(buf: Buffer, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
 
 export function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
@@ -43,18 +65,24 @@ export async function readJsonBody(req: Request, limit: number): Promise<unknown
   }
   const raw = await collect(req, decoder, limit);
   req.rawBody = raw;
-  let body: unknown;
+  let text: string;
   try {
-    body = JSON.parse(raw.toString('utf8'));
+    text = UTF8.decode(raw);
   } catch {
-    throw new ApiError('malformed_json', 'Request body is not valid JSON');
+    // One rule for every route: bytes that are not UTF-8 are refused, never stored or rewritten.
+    throw new ApiError('malformed_json', 'Request body is not valid UTF-8');
   }
-  if (body !== null && typeof body === 'object' && jsonDepth(body) > MAX_JSON_DEPTH) {
+  // Refused before parsing: a deep body never gets to allocate its tree.
+  if (nestingExceeds(raw, MAX_JSON_DEPTH)) {
     throw new ApiError('validation_failed', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`, {
       errors: [{ loc: ['body'], msg: `nesting deeper than ${MAX_JSON_DEPTH}`, type: 'depth' }],
     });
   }
-  return body;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ApiError('malformed_json', 'Request body is not valid JSON');
+  }
 }
 
 const tooLarge = (limit: number) => new ApiError('payload_too_large', `Request body too large (limit ${limit} bytes)`);

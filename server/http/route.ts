@@ -22,6 +22,12 @@ export interface RouteDef {
   guard?: (req: Request, ctx: AppContext) => void;
   /** Runs after auth and parameter checks, before the handler (multipart parsing, say). */
   before?: (ctx: AppContext) => RequestHandler[];
+  /**
+   * Answers a 401/403 refusal only after this long (shutdown cuts it short): a client that asks
+   * again at once after a refusal, as SDK 0.1.14's intervention poll does with no backoff, is paced
+   * instead of spinning against the server.
+   */
+  refusalPauseMs?: number;
   handler: (req: Request, res: Response, ctx: AppContext) => unknown;
 }
 

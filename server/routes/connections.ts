@@ -8,12 +8,14 @@ import type { ClientPresence } from '../../storage/presence/index.js';
 function parseLastEvent(v: string | undefined): unknown {
   if (v === undefined || v === '') return null;
   try {
-    return JSON.parse(v) as unknown;
+    const parsed = JSON.parse(v) as unknown;
+    return parsed === '' ? null : parsed;
   } catch {
     return v;
   }
 }
 
+/** Empty strings (an SDK sends client_version "" when it has none) are shown as null, like absent fields. */
 export function connectionView(c: ClientPresence) {
   const f = c.fields;
   const str = (k: string): string | null => (typeof f[k] === 'string' && f[k] !== '' ? f[k]! : null);

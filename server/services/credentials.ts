@@ -41,10 +41,22 @@ export function sameDigest(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export function buildDsn(publicUrl: string, apiKey: string): string {
+/**
+ * The DSN in the SDK's format: `<AUGUR_PUBLIC_URL>/api/v1?token=<api_key>&tenant=<slug>`. The SDK
+ * wants an absolute URL with a `token` query parameter; it drops the query (and a trailing slash)
+ * to get its base URL and calls `<base>/runs`, `<base>/heartbeat`, ... with the token as a bearer.
+ * `tenant` is informational (the key decides); it helps people tell DSNs apart.
+ */
+export function buildDsn(publicUrl: string, apiKey: string, tenantSlug: string): string {
   const u = new URL(publicUrl);
   const path = u.pathname.replace(/\/+$/, '');
-  return `${u.protocol}//${apiKey}@${u.host}${path}`;
+  const query = new URLSearchParams({ token: apiKey, tenant: tenantSlug });
+  return `${u.protocol}//${u.host}${path}/api/v1?${query.toString()}`;
+}
+
+/** The line a user pastes into the agent's shell. A DSN holds no quote, so single quotes are safe. */
+export function dsnExportLine(dsn: string): string {
+  return `export AUGUR_DSN='${dsn}'`;
 }
 
 function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {

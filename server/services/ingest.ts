@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import type { DsnAuth } from '../http/types.js';
 import { BundleKeys } from './bundle.js';
+import type { RunTouch } from '../../storage/metadata/index.js';
 
 /**
  * What every ingest route shares: the DSN caller, the run's keys, the heartbeat each call stamps
@@ -43,10 +44,11 @@ export function stampHeartbeat(
   clientId: string,
   explicit: boolean,
   fields: Record<string, string>,
+  fieldsIfAbsent?: Record<string, string>,
 ): Promise<string | undefined> {
   let p: Promise<string>;
   try {
-    p = ctx.stores.presence.stamp({ tenantId: auth.tenant.id, dsnId: auth.dsn.id, clientId, explicit, fields, now: ctx.now() });
+    p = ctx.stores.presence.stamp({ tenantId: auth.tenant.id, dsnId: auth.dsn.id, clientId, explicit, fields, ...(fieldsIfAbsent && Object.keys(fieldsIfAbsent).length ? { fieldsIfAbsent } : {}), now: ctx.now() });
   } catch (err) {
     p = Promise.reject(err);
   }
@@ -93,7 +95,7 @@ export async function ingestRunWrite<T>(
   target: RunWrite,
   lastEvent: string,
   write: () => Promise<T>,
-  touch: { step_count?: number; status?: string | null } = {},
+  touch: Omit<RunTouch, 'tenant_id' | 'run_id' | 'seen_at'> = {},
 ): Promise<T> {
   const stamped = startRunStamp(ctx, req, target, lastEvent);
   const [result] = await Promise.all([write(), stamped]);

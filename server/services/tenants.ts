@@ -4,13 +4,15 @@ import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ConflictError, type Dsn, type MetadataStore, type Tenant, type User } from '../../storage/metadata/index.js';
 import { iso } from './time.js';
-import { buildDsn, generatePassword, hashPassword, mintDsnKey } from './credentials.js';
+import { buildDsn, dsnExportLine, generatePassword, hashPassword, mintDsnKey } from './credentials.js';
 
 export const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export interface DsnMint {
   id: string;
   dsn: string;
+  /** `export AUGUR_DSN='<dsn>'`, ready to paste into the agent's shell. */
+  export: string;
   api_key: string;
   client_name: string;
   key_prefix: string;
@@ -55,11 +57,15 @@ export class TenantAdmin {
 
   /** Mints a DSN: the key is returned here once and stored only as a hash. */
   async issueDsn(tenantId: string, clientName: string): Promise<DsnMint> {
+    const tenant = await this.metadata.getTenant(tenantId);
+    if (!tenant) throw new ApiError('not_found', 'No such tenant');
     const key = mintDsnKey();
     const row = await this.metadata.createDsn({ id: randomUUID(), tenant_id: tenantId, client_name: clientName, key_prefix: key.prefix, key_hash: key.hash });
+    const dsn = buildDsn(this.config.publicUrl, key.secret, tenant.slug);
     return {
       id: row.id,
-      dsn: buildDsn(this.config.publicUrl, key.secret),
+      dsn,
+      export: dsnExportLine(dsn),
       api_key: key.secret,
       client_name: row.client_name,
       key_prefix: row.key_prefix,
@@ -94,11 +100,14 @@ export class TenantAdmin {
       if (err instanceof ConflictError) return;
       throw err;
     }
-    logger.info({ email, tenant: 'default' }, 'first start: created tenant "default" and its admin user');
-    if (!opts.adminPassword) {
-      announce(
-        `\n  Augur first start: admin user ${email} created with password\n\n      ${password}\n\n  It is shown only this once. Set AUGUR_ADMIN_EMAIL / AUGUR_ADMIN_PASSWORD to choose them.\n\n`,
-      );
-    }
+    // A first DSN too, so the first message holds everything an agent needs to stream here.
+    const mint = await this.issueDsn((await this.tenantBySlug('default')).id, 'default');
+    logger.info({ email, tenant: 'default', dsn_id: mint.id, key_prefix: mint.key_prefix }, 'first start: created tenant "default", its admin user and a DSN');
+    const credentials = opts.adminPassword
+      ? `admin user ${email} created (password from AUGUR_ADMIN_PASSWORD).`
+      : `admin user ${email} created with password\n\n      ${password}\n\n  It is shown only this once. Set AUGUR_ADMIN_EMAIL / AUGUR_ADMIN_PASSWORD to choose them.`;
+    announce(
+      `\n  Augur first start: ${credentials}\n\n  Point an agent here (this DSN is shown only this once; mint more with augur admin dsn-issue):\n\n      ${mint.export}\n\n`,
+    );
   }
 }

@@ -2,15 +2,19 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '../logger.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/objects/index.js';
 import { BundleKeys, parseNnnn } from './bundle.js';
+import { applyDecisions, loadDecisions } from './judge-decisions.js';
 import { mapLimit } from './map-limit.js';
+import { compareRank, stepIdOf, stepRank, type StepRank } from './step-receipts.js';
 
 /**
- * trace.json as read: the union by step index of the PUT trace and the single-step PUTs under
- * steps/, the most recently received version of each step winning.
+ * trace.json as read: the PUT trace as sent, with each step replaced by its canonical single-step
+ * PUT (steps/NNNN.json, same step_id) when that receipt is further along (step-receipts.ts: a
+ * terminal status, then more filled-in fields; a tie goes to the receipt received later), and
+ * steps that only arrived as single-step PUTs added in step order. Iterations a trace carries
+ * (several entries of one step_index) stay as sent.
  *
  * Receipt order is the objects' LastModified. The file store gives milliseconds; S3 gives whole
- * seconds, so a step PUT and a trace PUT in the same second tie: the single-step PUT wins a tie
- * (an SDK sends steps as they happen and the full trace at the end, usually with the same content).
+ * seconds, so a step PUT and a trace PUT in the same second tie: the single-step PUT wins a tie.
  *
  * Fast for long runs: a derived snapshot (BundleKeys.derived('trace-merged.json')) records, per
  * source object, its ETag, LastModified and document. A read HEADs trace.json, LISTs steps/ (one
@@ -25,7 +29,7 @@ import { mapLimit } from './map-limit.js';
  */
 
 export const SNAPSHOT_NAME = 'trace-merged.json';
-const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_VERSION = 2;
 const FETCH_CONCURRENCY = 32;
 /** Default bound of the in-memory snapshots, in bytes of step documents held. */
 export const TRACE_MEMO_BYTES = 64 * 1024 * 1024;
@@ -39,13 +43,22 @@ interface SourceDoc {
 interface StepSource extends SourceDoc {
   /** The step document, serialised. */
   raw: string;
+  rank: StepRank;
+  step_id?: string;
+}
+
+interface TraceEntry {
+  index: number;
+  raw: string;
+  rank: StepRank;
+  step_id?: string;
 }
 
 interface TraceSource extends SourceDoc {
   /** The trace document without `steps`. */
   head: Record<string, unknown>;
-  /** Its steps by index, serialised. */
-  steps: Record<string, string>;
+  /** Its steps in the order sent, serialised. */
+  steps: TraceEntry[];
 }
 
 interface Snapshot {
@@ -56,6 +69,9 @@ interface Snapshot {
 
 export interface MergedStep {
   index: number;
+  step_id?: string;
+  /** The step's canonical record (what steps/NNNN.json reads); false for iterations a trace carries. */
+  canonical: boolean;
   raw: string;
   /** raw as UTF-8, encoded once per document and kept with its snapshot entry. */
   bytes: Buffer;
@@ -82,6 +98,8 @@ async function readJson(objects: ObjectStore, key: string): Promise<{ doc: unkno
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const isRank = (v: unknown): v is StepRank => isObject(v) && typeof v.terminal === 'boolean' && typeof v.leaves === 'number';
+
 const isSource = (v: unknown): v is SourceDoc => isObject(v) && typeof v.etag === 'string' && typeof v.lm === 'number';
 
 /** The stored snapshot, keeping only well-formed entries (anything else is fetched again). */
@@ -96,10 +114,13 @@ function parseSnapshot(buf: Buffer | undefined): Snapshot {
   }
   if (!isObject(s) || s.v !== SNAPSHOT_VERSION || !isObject(s.steps)) return empty;
   const steps: Record<string, StepSource> = {};
-  for (const [k, st] of Object.entries(s.steps)) if (isSource(st) && typeof (st as StepSource).raw === 'string') steps[k] = st as StepSource;
+  for (const [k, st] of Object.entries(s.steps)) if (isSource(st) && typeof (st as StepSource).raw === 'string' && isRank((st as StepSource).rank)) steps[k] = st as StepSource;
   const t = s.trace;
   const trace =
-    isSource(t) && isObject((t as TraceSource).head) && isObject((t as TraceSource).steps) && Object.values((t as TraceSource).steps).every((x) => typeof x === 'string')
+    isSource(t) &&
+    isObject((t as TraceSource).head) &&
+    Array.isArray((t as TraceSource).steps) &&
+    (t as TraceSource).steps.every((x) => isObject(x) && typeof x.raw === 'string' && Number.isInteger(x.index) && isRank(x.rank))
       ? (t as TraceSource)
       : null;
   return { v: SNAPSHOT_VERSION, trace, steps };
@@ -109,7 +130,7 @@ function parseSnapshot(buf: Buffer | undefined): Snapshot {
 function snapshotSize(s: Snapshot): number {
   let n = 256;
   for (const st of Object.values(s.steps)) n += 2 * st.raw.length + st.etag.length + 64;
-  if (s.trace) for (const raw of Object.values(s.trace.steps)) n += 2 * raw.length + 32;
+  if (s.trace) for (const e of s.trace.steps) n += 2 * e.raw.length + 64;
   return n;
 }
 
@@ -138,10 +159,11 @@ export class TraceView {
       return out;
     };
     const memo = this.memo?.get(snapshotKey);
-    const [traceHead, listed, snapBuf] = await Promise.all([
+    const [traceHead, listed, snapBuf, decisions] = await Promise.all([
       this.objects.head(keys.trace),
       listing(),
       memo ? undefined : this.objects.getBuffer(snapshotKey).catch(() => undefined),
+      loadDecisions(this.objects, keys),
     ]);
     const snap = memo ?? parseSnapshot(snapBuf);
     let changed = !memo && snapBuf === undefined;
@@ -178,7 +200,10 @@ export class TraceView {
         if (!got || !isObject(got.doc)) return undefined;
         // The listing's ETag and LastModified, which the next read compares against. A step replaced
         // between the listing and this GET is fetched again then (its ETag no longer matches).
-        return [index, { etag: info.etag, lm: info.lastModified.getTime(), raw: JSON.stringify(got.doc) }] as const;
+        const source: StepSource = { etag: info.etag, lm: info.lastModified.getTime(), raw: JSON.stringify(got.doc), rank: stepRank(got.doc) };
+        const id = stepIdOf(got.doc);
+        if (id !== undefined) source.step_id = id;
+        return [index, source] as const;
       });
       for (const f of fetched) if (f) steps[f[0]] = f[1];
     }
@@ -196,7 +221,7 @@ export class TraceView {
         this.logger.debug({ err, key: snapshotKey }, 'could not rewrite the trace snapshot (derived data; next read retries)');
       });
     }
-    return merge(trace, steps);
+    return applyDecisions(merge(trace, steps), decisions);
   }
 
   /** The trace PUT, recorded under the HEAD's ETag and LastModified (what the next read compares). */
@@ -204,10 +229,14 @@ export class TraceView {
     const got = await readJson(this.objects, keys.trace);
     if (!got || !isObject(got.doc)) return null;
     const { steps: list, ...top } = got.doc;
-    const steps: Record<string, string> = {};
+    const steps: TraceEntry[] = [];
     if (Array.isArray(list)) {
       for (const s of list) {
-        if (isObject(s) && Number.isInteger(s.step_index) && (s.step_index as number) >= 0) steps[s.step_index as number] = JSON.stringify(s);
+        if (!isObject(s) || !Number.isInteger(s.step_index) || (s.step_index as number) < 0) continue;
+        const e: TraceEntry = { index: s.step_index as number, raw: JSON.stringify(s), rank: stepRank(s) };
+        const id = stepIdOf(s);
+        if (id !== undefined) e.step_id = id;
+        steps.push(e);
       }
     }
     return { etag: head.etag, lm: head.lastModified.getTime(), head: top, steps };
@@ -229,24 +258,36 @@ function cachedBytes(holder: object, key: string | number, raw: string): Buffer 
 }
 
 function merge(trace: TraceSource | null, steps: Record<string, StepSource>): MergedTrace {
-  const byIndex = new Map<number, MergedStep>();
+  const out: MergedStep[] = [];
+  const used = new Set<string>();
   let last = trace?.lm ?? 0;
+  for (const s of Object.values(steps)) if (s.lm > last) last = s.lm;
   if (trace) {
-    for (const [k, raw] of Object.entries(trace.steps)) byIndex.set(Number(k), { index: Number(k), raw, bytes: cachedBytes(trace, k, raw), source: 'trace', receivedAt: trace.lm });
+    const seen = new Set<number>();
+    trace.steps.forEach((e, i) => {
+      const s = steps[e.index];
+      const firstOfIndex = !seen.has(e.index);
+      seen.add(e.index);
+      // The canonical single-step PUT stands for the trace's entry of the same step_id (or of the
+      // same index when either has none) when it is further along, or level and not older.
+      const same = s !== undefined && (s.step_id === undefined || e.step_id === undefined || s.step_id === e.step_id);
+      if (same) used.add(String(e.index));
+      const c = same ? compareRank(s.rank, e.rank) : -1;
+      if (same && (c > 0 || (c === 0 && s.lm >= trace.lm))) {
+        out.push({ index: e.index, canonical: true, raw: s.raw, bytes: cachedBytes(s, 0, s.raw), source: 'step', receivedAt: s.lm, ...(s.step_id !== undefined ? { step_id: s.step_id } : {}) });
+      } else {
+        const canonical = same || (s === undefined && firstOfIndex);
+        out.push({ index: e.index, canonical, raw: e.raw, bytes: cachedBytes(trace, i, e.raw), source: 'trace', receivedAt: trace.lm, ...(e.step_id !== undefined ? { step_id: e.step_id } : {}) });
+      }
+    });
   }
   for (const [k, s] of Object.entries(steps)) {
-    const index = Number(k);
-    const prev = byIndex.get(index);
-    // A tie goes to the single-step PUT (see above).
-    if (!prev || s.lm >= prev.receivedAt) byIndex.set(index, { index, raw: s.raw, bytes: cachedBytes(s, 0, s.raw), source: 'step', receivedAt: s.lm });
-    if (s.lm > last) last = s.lm;
+    if (used.has(k)) continue;
+    out.push({ index: Number(k), canonical: true, raw: s.raw, bytes: cachedBytes(s, 0, s.raw), source: 'step', receivedAt: s.lm, ...(s.step_id !== undefined ? { step_id: s.step_id } : {}) });
   }
-  return {
-    hasTrace: trace !== null,
-    head: trace ? { ...trace.head } : {},
-    steps: [...byIndex.values()].sort((a, b) => a.index - b.index),
-    lastReceivedAt: last,
-  };
+  // Stable: entries of one index keep the trace's order.
+  out.sort((a, b) => a.index - b.index);
+  return { hasTrace: trace !== null, head: trace ? { ...trace.head } : {}, steps: out, lastReceivedAt: last };
 }
 
 const COMMA = Buffer.from(',');
@@ -254,10 +295,9 @@ const END = Buffer.from(']}');
 
 /** trace.json's body: built from the steps' stored bytes, so a long run costs no re-serialisation or re-encoding of its steps. */
 export function renderTrace(runId: string, t: MergedTrace): Buffer {
-  const head: Record<string, unknown> = { ...t.head };
-  if (head.run_id === undefined || head.run_id === null) head.run_id = runId;
-  // A live run that never PUT a trace: the session is running as far as anyone can tell.
-  if (!t.hasTrace) head.session = { status: 'running' };
+  // The trace as sent, nothing added; a live run that never PUT one gets the least the server
+  // knows: a running session of that run.
+  const head: Record<string, unknown> = t.hasTrace ? t.head : { session: { run_id: runId, status: 'running' } };
   const top = JSON.stringify(head);
   const parts: Buffer[] = [Buffer.from(top === '{}' ? '{"steps":[' : `${top.slice(0, -1)},"steps":[`)];
   t.steps.forEach((s, i) => {

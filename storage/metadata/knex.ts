@@ -1,13 +1,18 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import { translateDbError } from './errors.js';
+import { ConflictError, translateDbError } from './errors.js';
 import { migrationSource } from './migrations/index.js';
+import * as runQueries from './knex-runs.js';
+import { FACT_COLUMNS, factColumns, runRow } from './knex-runs.js';
 import type {
+  ChildrenSummary,
   Dsn,
   ManifestFields,
   MetadataStoreConfig,
   MetadataStore,
   ReadToken,
+  RunCommand,
+  RunHead,
   RunListQuery,
   RunRow,
   RunTouch,
@@ -53,8 +58,6 @@ export function createKnex(config: MetadataStoreConfig): Knex {
 const bool = (v: unknown): boolean => v === true || v === 1 || v === '1';
 const tenantRow = (r: Record<string, unknown>): Tenant => ({ ...(r as unknown as Tenant), modelio_enabled: bool(r.modelio_enabled) });
 const userRow = (r: Record<string, unknown>): User => ({ ...(r as unknown as User), is_admin: bool(r.is_admin) });
-const runRow = (r: Record<string, unknown>): RunRow => ({ ...(r as unknown as RunRow), has_manifest: bool(r.has_manifest) });
-
 export class KnexMetadataStore implements MetadataStore {
   readonly kind: 'postgres' | 'sqlite';
 
@@ -260,16 +263,26 @@ export class KnexMetadataStore implements MetadataStore {
   }
 
   // run index
+  private get max(): string {
+    return this.kind === 'postgres' ? 'GREATEST' : 'MAX';
+  }
+
   async upsertManifest(tenantId: string, runId: string, f: ManifestFields, now: number): Promise<boolean> {
     const key = { tenant_id: tenantId, run_id: runId };
-    const fields = { agent: f.agent, task: f.task, ...(f.status ? { status: f.status } : {}), updated_at: now };
+    const steps = f.step_count ?? 0;
+    const fields = {
+      ...factColumns(f, false),
+      ...(f.status ? { status: f.status } : {}),
+      ...(steps > 0 ? { step_count: this.db.raw(`${this.max}(step_count, ?)`, [steps]) } : {}),
+      updated_at: now,
+    };
     // Two attempts: a batched index flush may create the row (without a manifest) between them.
     for (let attempt = 0; attempt < 2; attempt++) {
       const claimed = await this.db('runs').where(key).andWhere('has_manifest', false).update({ ...fields, has_manifest: true });
       if (claimed > 0) return true;
       const inserted = await this.run(() =>
         this.db('runs')
-          .insert({ ...key, created_at: now, step_count: 0, status: f.status ?? 'running', ...fields, has_manifest: true })
+          .insert({ ...key, created_at: now, status: f.status ?? 'running', ...factColumns(f, true), updated_at: now, step_count: steps, has_manifest: true })
           .onConflict(['tenant_id', 'run_id'])
           .ignore()
           .returning('run_id'),
@@ -286,7 +299,7 @@ export class KnexMetadataStore implements MetadataStore {
   }
 
   async touchRuns(all: RunTouch[]): Promise<void> {
-    const max = this.kind === 'postgres' ? 'GREATEST' : 'MAX';
+    const max = this.max;
     // Touches that must not create a run (heartbeats): plain updates, in one transaction.
     const updates = all.filter((x) => x.create === false);
     if (updates.length) {
@@ -310,19 +323,27 @@ export class KnexMetadataStore implements MetadataStore {
       updated_at: t.seen_at,
       status: t.status ?? 'running',
       step_count: t.step_count ?? 0,
+      extra_iterations: t.new_iterations ?? 0,
       has_manifest: false,
       last_heartbeat_at: t.heartbeat_at ?? null,
+      ...factColumns(t, true),
     }));
     const statusGiven = new Set(touches.filter((t) => t.status).map((t) => `${t.tenant_id}\u0000${t.run_id}`));
     // Rows whose touch carries no status keep theirs: split so the merge can say which column wins.
     const withStatus = rows.filter((r) => statusGiven.has(`${r.tenant_id}\u0000${r.run_id}`));
     const without = rows.filter((r) => !statusGiven.has(`${r.tenant_id}\u0000${r.run_id}`));
+    // A fact the touch does not report is null in `excluded` and the stored value stays.
+    const facts = Object.fromEntries([...FACT_COLUMNS, 'tags', 'costs'].map((c) => [c, this.db.raw(`COALESCE(excluded.${c}, runs.${c})`)]));
     const merge = (status: boolean) => ({
       updated_at: this.db.raw(`${max}(runs.updated_at, excluded.updated_at)`),
       step_count: this.db.raw(`${max}(runs.step_count, excluded.step_count)`),
+      extra_iterations: this.db.raw('runs.extra_iterations + excluded.extra_iterations'),
       last_heartbeat_at: this.db.raw(
         `NULLIF(${max}(COALESCE(runs.last_heartbeat_at, 0), COALESCE(excluded.last_heartbeat_at, 0)), 0)`,
       ),
+      ...facts,
+      // total_usd follows costs: new costs without a total clear it.
+      total_usd: this.db.raw('CASE WHEN excluded.costs IS NOT NULL THEN excluded.total_usd ELSE runs.total_usd END'),
       ...(status ? { status: this.db.raw('excluded.status') } : {}),
     });
     for (const [batch, status] of [
@@ -340,27 +361,49 @@ export class KnexMetadataStore implements MetadataStore {
     return r ? runRow(r) : undefined;
   }
 
-  async listRuns(q: RunListQuery): Promise<RunRow[]> {
-    const query = this.db('runs').where('tenant_id', q.tenant_id);
-    if (q.before) {
-      const b = q.before;
-      query.andWhere((w) => w.where('created_at', '<', b.created_at).orWhere((x) => x.where('created_at', b.created_at).andWhere('run_id', '<', b.run_id)));
+  listRuns(q: RunListQuery): Promise<RunRow[]> {
+    return runQueries.listRuns(this.db, this.kind, q);
+  }
+
+  listRunHeads(q: Pick<RunListQuery, 'tenant_id' | 'limit' | 'before' | 'since'>): Promise<RunHead[]> {
+    return runQueries.listRunHeads(this.db, q);
+  }
+
+  async getRuns(tenantId: string, runIds: string[]): Promise<RunRow[]> {
+    if (!runIds.length) return [];
+    return (await this.db('runs').where('tenant_id', tenantId).whereIn('run_id', runIds)).map(runRow);
+  }
+
+  listChildren(tenantId: string, parentIds: string[], perParent: number): Promise<RunRow[]> {
+    return runQueries.listChildren(this.db, tenantId, parentIds, perParent);
+  }
+
+  summarizeChildren(tenantId: string, parentIds: string[]): Promise<ChildrenSummary[]> {
+    return runQueries.summarizeChildren(this.db, tenantId, parentIds);
+  }
+
+  // run commands
+  async addRunCommand(c: Omit<RunCommand, 'seq'>): Promise<RunCommand> {
+    // max + 1 under the primary key: a concurrent issuer that took the same seq makes this insert
+    // fail (on Postgres only once the other commits), and the retry takes the next one.
+    for (let attempt = 1; ; attempt++) {
+      const last = await this.db('run_commands').where({ tenant_id: c.tenant_id, run_id: c.run_id }).max({ m: 'seq' }).first();
+      const row: RunCommand = { ...c, seq: Number(last?.m ?? 0) + 1 };
+      try {
+        await this.run(() => this.db('run_commands').insert(row));
+        return row;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 50) throw err;
+      }
     }
-    if (q.status) query.andWhere('status', q.status);
-    if (q.since !== undefined) query.andWhere('created_at', '>=', q.since);
-    if (q.q) {
-      const like = `%${q.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      query.andWhere((w) =>
-        w
-          .whereRaw(`lower(run_id) like ? escape '\\'`, [like])
-          .orWhereRaw(`lower(coalesce(agent, '')) like ? escape '\\'`, [like])
-          .orWhereRaw(`lower(coalesce(task, '')) like ? escape '\\'`, [like]),
-      );
-    }
-    const rows = await query.orderBy([
-      { column: 'created_at', order: 'desc' },
-      { column: 'run_id', order: 'desc' },
-    ]).limit(q.limit);
-    return rows.map(runRow);
+  }
+
+  async listRunCommands(tenantId: string, runId: string, afterSeq: number, limit: number): Promise<RunCommand[]> {
+    const rows = await this.db('run_commands')
+      .where({ tenant_id: tenantId, run_id: runId })
+      .andWhere('seq', '>', afterSeq)
+      .orderBy('seq', 'asc')
+      .limit(limit);
+    return rows.map((r: Record<string, unknown>) => ({ ...(r as unknown as RunCommand), seq: Number(r.seq), issued_at: Number(r.issued_at) }));
   }
 }

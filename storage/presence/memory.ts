@@ -24,7 +24,9 @@ export class MemoryPresenceStore implements PresenceStore {
     if (!tenant) this.clients.set(input.tenantId, (tenant = new Map()));
     const prev = tenant.get(clientId);
     const fresh = prev && prev.last_seen > input.now - PRESENCE_TTL_MS;
-    tenant.set(clientId, { client_id: clientId, last_seen: input.now, fields: { ...(fresh ? prev.fields : {}), ...input.fields } });
+    const fields = { ...(fresh ? prev.fields : {}), ...input.fields };
+    for (const [k, v] of Object.entries(input.fieldsIfAbsent ?? {})) if (!(k in fields)) fields[k] = v;
+    tenant.set(clientId, { client_id: clientId, last_seen: input.now, fields });
     return clientId;
   }
 

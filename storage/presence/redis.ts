@@ -11,6 +11,9 @@ import {
 } from './types.js';
 
 // One round trip per stamp: resolve the client behind the DSN key, write its fields, index it per tenant.
+// ARGV[6] counts the field/value arguments that follow and are always written; the pairs after
+// them are written only where the hash has no such field yet (HSETNX). The hash expires with the
+// presence window, so a field from an expired entry never blocks a placeholder.
 const STAMP = `
 local cid = ARGV[2]
 if ARGV[1] == '1' then
@@ -20,7 +23,9 @@ else
   if known then cid = known end
 end
 local k = ARGV[3] .. cid
-redis.call('HSET', k, 'client_id', cid, 'last_seen', ARGV[4], unpack(ARGV, 6))
+local n = tonumber(ARGV[6])
+redis.call('HSET', k, 'client_id', cid, 'last_seen', ARGV[4], unpack(ARGV, 7, 6 + n))
+for i = 7 + n, #ARGV, 2 do redis.call('HSETNX', k, ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', k, ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], cid)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]))
@@ -109,6 +114,7 @@ export class RedisPresenceStore implements PresenceStore {
   async stamp(input: StampInput): Promise<string> {
     const p = this.prefix;
     const flat = Object.entries(input.fields).flat();
+    const ifAbsent = Object.entries(input.fieldsIfAbsent ?? {}).flat();
     return this.redis.augurStamp(
       `${p}hbdsn:${input.dsnId}`,
       `${p}hb:${input.tenantId}`,
@@ -117,7 +123,9 @@ export class RedisPresenceStore implements PresenceStore {
       `${p}hb:${input.tenantId}:c:`,
       String(input.now),
       String(PRESENCE_TTL_MS),
+      String(flat.length),
       ...flat,
+      ...ifAbsent,
     );
   }
 

@@ -13,6 +13,13 @@ export interface StampInput {
   /** True for POST /heartbeat: it also remembers this client id as the one behind the DSN key. */
   explicit: boolean;
   fields: Record<string, string>;
+  /**
+   * Written only where the client's live entry has no value for the field yet: a placeholder that
+   * must not replace what the client reported before (the SDK's opening heartbeat says
+   * capture_mode "off" before its session knows the real mode, and can arrive after the first
+   * loop heartbeat). An entry older than the presence window counts as empty.
+   */
+  fieldsIfAbsent?: Record<string, string>;
   now: number;
 }
 

@@ -56,7 +56,7 @@ const ENDPOINTS: Endpoint[] = [
     method: 'POST',
     path: (run) => `/runs/${run}/modelio/0003-planner-0.json`,
     body: () => ({ request: { messages: [] }, response: { text: 'ok' }, model: 'm' }),
-    bad: () => ({ response: {} }),
+    bad: () => ({ step_index: -1 }),
     ok: 200,
     badPath: '/runs/r1/modelio/0003-Planner-0.json',
   },
@@ -160,7 +160,7 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
 
   it.skipIf(skip)('stores documents verbatim under the run prefix and acks the file', async () => {
     const run = `run_${rid(4)}`;
-    const manifest = `{"run_id": "${run}",  "agent": {"name": "bot", "version": "1"}, "extra": [1, 2]}`;
+    const manifest = `{"run_id": "${run}",  "client": {"name": "bot", "version": "1"}, "extra": [1, 2]}`;
     const r = await call('/runs', { body: manifest, headers: { 'content-type': 'application/json' } });
     expect(r.status).toBe(201);
     expect(await r.json()).toEqual({ ok: true, run_id: run, created: true, file: 'manifest.json' });
@@ -182,7 +182,7 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
     expect(await rt.json()).toEqual({ ok: true, run_id: run, file: 'trace.json' });
     await s.ctx.runIndex.flush();
     const row = await s.ctx.stores.metadata.getRun(t.id, run);
-    expect(row).toMatchObject({ has_manifest: true, status: 'succeeded', step_count: 12346, agent: 'bot 1' });
+    expect(row).toMatchObject({ has_manifest: true, status: 'succeeded', step_count: 12346, client_name: 'bot', client_version: '1' });
   });
 
   it.skipIf(skip)('refuses run_id mismatches between body and URL', async () => {
@@ -454,7 +454,10 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
         ['PUT', '/runs/%2e%2e%2f%2e%2e/steps/0', { json: { step_index: 0 } }],
         ['PUT', '/runs/a%2Fb/steps/0', { json: { step_index: 0 } }],
         ['PUT', '/runs/run%00x/steps/0', { json: { step_index: 0 } }],
-        ['PUT', `/runs/${'a'.repeat(129)}/steps/0`, { json: { step_index: 0 } }],
+        ['PUT', `/runs/${'a'.repeat(201)}/steps/0`, { json: { step_index: 0 } }],
+        ['PUT', '/runs/run%5Cx/steps/0', { json: { step_index: 0 } }],
+        ['PUT', '/runs/run%0Ax/steps/0', { json: { step_index: 0 } }],
+        ['PUT', '/runs/run%20x/steps/0', { json: { step_index: 0 } }],
         ['PUT', '/runs/%EF%BC%8E%EF%BC%8E/steps/0', { json: { step_index: 0 } }],
         ['PUT', '/runs/.%EF%BC%8E/trace', { json: { steps: [] } }],
         ['PUT', '/runs/r1/steps/%2e%2e', { json: { step_index: 0 } }],
@@ -476,7 +479,9 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
         ['POST', '/runs/r1/screenshots/%2e%2e/post', { body: png }],
         ['POST', '/runs', { json: { run_id: '..' } }],
         ['POST', '/runs', { json: { run_id: '../../etc' } }],
-        ['POST', '/runs', { json: { run_id: 'a'.repeat(129) } }],
+        ['POST', '/runs', { json: { run_id: 'a'.repeat(201) } }],
+        ['POST', '/runs', { json: { run_id: 'run/x' } }],
+        ['POST', '/runs', { json: { run_id: 'run\\x' } }],
         ['POST', '/runs', { json: { run_id: '．．' } }],
         ['POST', '/heartbeat', { json: { client_id: 'c', run_id: '../x' } }],
       ];

@@ -14,14 +14,23 @@ const CASES: Record<string, { file: string; traversal: string[] }> = {
   '/runs/:run_id/manifest.json': { file: 'manifest.json', traversal: [] },
   '/runs/:run_id/trace.json': { file: 'trace.json', traversal: [] },
   '/runs/:run_id/steps/:step.json': { file: 'steps/0001.json', traversal: ['steps/%2e%2e%2Fmanifest.json', 'steps/..%2F..%2F0001.json', 'steps/0001%00.json'] },
+  '/runs/:run_id/steps/:step/:iteration.json': { file: 'steps/0001/0a1b2c3d.json', traversal: ['steps/0001/..%2F..%2Fmanifest.json', 'steps/0001/0a1b2c3d%00.json', 'steps/0001/%2e%2e.json'] },
   '/runs/:run_id/events/:name.jsonl': { file: 'events/0001.jsonl', traversal: ['events/%2e%2e%2F..%2Frun.jsonl', 'events/run%00.jsonl'] },
   '/runs/:run_id/screenshots/:shot.png': { file: 'screenshots/0001_post.png', traversal: ['screenshots/..%2F0001_post.png', 'screenshots/0001_post%2F..%2F..%2Fx.png'] },
   '/runs/:run_id/modelio/:relpath': { file: 'modelio/0001-planner-0.json', traversal: ['modelio/..%2F..%2Fmanifest.json', 'modelio/%2e%2e', 'modelio/0001-planner-0.json%00'] },
   '/runs/:run_id/logs/:name.log': { file: 'logs/run.log', traversal: ['logs/..%2Frun.log', 'logs/%2e%2e.log', 'logs/run%00.log', `logs/${'l'.repeat(129)}.log`] },
   '/runs/:run_id/diagnostics/findings.json': { file: 'diagnostics/findings.json', traversal: [] },
+  '/runs/:run_id/side_effects/:name.json': { file: 'side_effects/0001-se_1.json', traversal: ['side_effects/..%2F0001-se_1.json', 'side_effects/0001-se_1%00.json', 'side_effects/0001-..%2F..%2Fmanifest.json', 'side_effects/0001-se_1%2Fcommitted.json'] },
+  '/runs/:run_id/events/reasoning.jsonl': { file: 'events/reasoning.jsonl', traversal: ['events/reasoning%00.jsonl', 'events/..%2Freasoning.jsonl'] },
+  '/runs/:run_id/outcomes.json': { file: 'outcomes.json', traversal: [] },
+  '/runs/:run_id/eval_candidates.json': { file: 'eval_candidates.json', traversal: [] },
+  '/runs/:run_id/files': { file: 'files', traversal: [] },
+  '/runs/:run_id/commands.json': { file: 'commands.json', traversal: [] },
+  '/runs/:run_id/costs.json': { file: 'costs.json', traversal: [] },
 };
 
-const RUN_ROUTES = ROUTES.filter((r) => r.method === 'get' && r.path.startsWith('/runs/:run_id/')).map((r) => r.path);
+// Read routes only: the SDK's command poll (DSN key) scopes by the key's tenant and has its own isolation test.
+const RUN_ROUTES = ROUTES.filter((r) => r.method === 'get' && r.auth !== 'dsn' && r.path.startsWith('/runs/:run_id/')).map((r) => r.path);
 
 /** Run ids that try to leave the run or the tenant once decoded. */
 function runTraversals(otherTenantId: string): string[] {
@@ -59,9 +68,9 @@ function rawGet(base: string, path: string, cookie: string): Promise<{ status: n
 /** Every document carries its tenant's marker, so a read served from the wrong tenant shows. */
 const marker = (tenant: TestTenant) => `marker-of-${tenant.slug}`;
 
-function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
+async function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
   const m = marker(tenant);
-  return seedRun(s.ctx, tenant.id, runId, {
+  const keys = await seedRun(s.ctx, tenant.id, runId, {
     manifest: { marker: m },
     steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }],
     trace: { session: { status: 'running', marker: m }, steps: [{ step_index: 1, result: { status: 'error', error: `failed in ${m}` }, marker: m }] },
@@ -69,7 +78,21 @@ function seedFull(s: TestServer, tenant: TestTenant, runId: string) {
     logs: [{ name: 'run', text: `hello from ${m}\n` }],
     screenshots: [[1, 'post']],
     modelio: [['0001-planner-0.json', { request: { marker: m } }]],
+    costs: { total_usd: 1, marker: m },
   });
+  const { objects } = s.ctx.stores;
+  const json = (v: unknown) => JSON.stringify(v);
+  await Promise.all([
+    objects.put(keys.stepIteration(1, '0a1b2c3d'), json({ step_id: `${runId}/step/0001-b`, step_index: 1, marker: m }), { contentType: 'application/json' }),
+    objects.put(keys.sideEffectState('0001-se_1', 'committed'), json({ side_effect_id: 'se_1', step_index: 1, status: 'committed', marker: m }), { contentType: 'application/json' }),
+    // Its id carries the marker, so the file list shows whose run it is.
+    objects.put(keys.sideEffectState(`0002-${m}`, 'intent_only'), json({ side_effect_id: m, step_index: 2, status: 'intent_only' }), { contentType: 'application/json' }),
+    objects.put(keys.outcome('session'), json({ scope: 'session', marker: m }), { contentType: 'application/json' }),
+    objects.put(keys.evalCandidate(1), json({ step_index: 1, marker: m }), { contentType: 'application/json' }),
+    s.ctx.appends.append(keys.reasoning, Buffer.from(`${json({ text: m })}\n`), null, 'application/x-ndjson'),
+    s.ctx.commands.issue({ tenantId: tenant.id, runId, type: 'inject_hint', payload: { text: m }, userId: 'u', email: 'u@example.com', now: Date.now() }),
+  ]);
+  return keys;
 }
 
 it('every GET route of a run has an isolation case', () => {

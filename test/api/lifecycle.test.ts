@@ -3,6 +3,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBackends, PROFILES, productionAvailable, S3_CREDENTIALS, type TestBackends } from '../helpers/backends.js';
 import { runCli, spawnServer, type ServerProcess } from '../helpers/spawn.js';
+import { parseDsnLikeTheSdk } from '../helpers/sdk-dsn.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -37,6 +38,12 @@ describe('start-up and configuration', () => {
     delete (env as Record<string, string>).AUGUR_ADMIN_PASSWORD;
     const first = await server(env);
     expect(first.stderr()).toMatch(/admin user admin@example\.com created with password\s+(\S+)/);
+    // The first message also holds a DSN for tenant default, as a line to paste.
+    const exported = /export AUGUR_DSN='([^']+)'/.exec(first.stderr());
+    expect(exported, first.stderr()).not.toBeNull();
+    const firstDsn = parseDsnLikeTheSdk(exported![1]!);
+    expect(firstDsn.tenant).toBe('default');
+    expect(firstDsn.baseUrl).toMatch(/^http:\/\/localhost:\d+\/api\/v1$/);
     expect(first.stderr()).toContain('backends: objects=fs');
     expect(await first.stop()).toBe(0);
     const second = await server(env);
@@ -67,12 +74,23 @@ describe.each(PROFILES)('CLI against the server\'s stores (%s)', (profile) => {
     expect(plain.code, plain.stderr).toBe(0);
     const lines = plain.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^http:\/\/aug_[0-9a-f]{8}_[A-Za-z0-9_-]{43}@localhost:8080$/);
-    expect(plain.stderr).not.toContain(lines[0]!.slice(7, 60)); // the key is printed once, on stdout
+    expect(lines[0]).toMatch(/^http:\/\/localhost:8080\/api\/v1\?token=aug_[0-9a-f]{8}_[A-Za-z0-9_-]{43}&tenant=acme$/);
+    const parsed = parseDsnLikeTheSdk(lines[0]!);
+    expect(parsed.baseUrl).toBe('http://localhost:8080/api/v1');
+    expect(plain.stderr).not.toContain(parsed.token); // the key is printed once, on stdout
+
+    // --label is the SDK docs' name for --client.
+    const labelled = await runCli(['admin', 'dsn-issue', '--tenant', 'acme', '--label', 'bot-label', '--json'], b.env);
+    expect(labelled.code, labelled.stderr).toBe(0);
+    expect(JSON.parse(labelled.stdout.trim())).toMatchObject({ client_name: 'bot-label' });
+    const neither = await runCli(['admin', 'dsn-issue', '--tenant', 'acme'], b.env);
+    expect(neither.code).toBe(1);
+    expect(neither.stderr).toContain('--client');
 
     const json = await runCli(['admin', 'dsn-issue', '--tenant', 'acme', '--client', 'bot-2', '--json'], b.env);
-    const mint = JSON.parse(json.stdout.trim().split('\n').pop()!) as { id: string; dsn: string; api_key: string; client_name: string };
-    expect(mint.dsn).toContain(mint.api_key);
+    const mint = JSON.parse(json.stdout.trim().split('\n').pop()!) as { id: string; dsn: string; export: string; api_key: string; client_name: string };
+    expect(parseDsnLikeTheSdk(mint.dsn).token).toBe(mint.api_key);
+    expect(mint.export).toBe(`export AUGUR_DSN='${mint.dsn}'`);
     expect(mint.client_name).toBe('bot-2');
 
     const hb = await fetch(`${s.api}/heartbeat`, {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../../server/services/credentials.js';
 import { PROFILES, productionAvailable, rid } from '../helpers/backends.js';
 import { expectError, expectSchema } from '../helpers/schemas.js';
+import { parseDsnLikeTheSdk } from '../helpers/sdk-dsn.js';
 import { startTestServer, type TestServer, type TestTenant } from '../helpers/server.js';
 import { cookieNamed, expectNoSecrets, get, login, parseSetCookies, seedRun, send } from './read-helpers.js';
 
@@ -169,6 +170,9 @@ describe.each(PROFILES)('sessions, read tokens and impersonation on %s backends'
       await expectError(await send('POST', `${s.api}/tenant/dsns`, undefined, { client_name: 'x' }, { authorization: `Bearer ${minted.token}` }), 403, 'forbidden');
       await expectError(await send('POST', `${s.api}/auth/tokens`, undefined, { name: 'x' }, { authorization: `Bearer ${minted.token}` }), 403, 'forbidden');
       await expectError(await get(`${s.api}/auth/tokens`, minted.token), 403, 'forbidden');
+      // Nor does a read token ingest: a credential of the wrong kind is 403, like a DSN key on a read route.
+      await expectError(await send('PUT', `${s.api}/runs/run_of_a/steps/0`, undefined, { step_index: 0 }, { authorization: `Bearer ${minted.token}` }), 403, 'forbidden');
+      await expectError(await send('POST', `${s.api}/heartbeat`, undefined, { client_id: 'c' }, { authorization: `Bearer ${minted.token}` }), 403, 'forbidden');
 
       // Another user cannot revoke it.
       const other = await login(s.api, b.email, b.password);
@@ -202,10 +206,12 @@ describe.each(PROFILES)('sessions, read tokens and impersonation on %s backends'
 
       const r = await send('POST', `${s.api}/tenant/dsns`, cookie, { client_name: 'laptop' });
       expect(r.status).toBe(201);
-      const mint = (await r.json()) as { id: string; api_key: string; dsn: string; tenant_id: string };
+      const mint = (await r.json()) as { id: string; api_key: string; dsn: string; export: string; tenant_id: string };
       expectSchema(mint, 'dsn-mint.schema.json');
       expect(mint.tenant_id).toBe(a.id);
-      expect(mint.dsn).toContain(mint.api_key);
+      // The SDK's format, built from AUGUR_PUBLIC_URL: the SDK reads the key and the tenant back.
+      expect(parseDsnLikeTheSdk(mint.dsn)).toEqual({ baseUrl: `${s.ctx.config.publicUrl}/api/v1`, token: mint.api_key, tenant: a.slug });
+      expect(mint.export).toBe(`export AUGUR_DSN='${mint.dsn}'`);
       expect(await s.ctx.dsnCache.resolve(mint.api_key)).toBeDefined();
       await expectError(await send('POST', `${s.api}/tenant/dsns`, cookie, { client_name: '' }), 422, 'validation_failed');
 

@@ -1,6 +1,8 @@
 import { expect } from 'vitest';
 import type { AppContext } from '../../server/context.js';
 import { BundleKeys, type ScreenshotKind } from '../../server/services/bundle.js';
+import { manifestFacts, traceFacts } from '../../server/services/run-facts.js';
+import type { RunFacts } from '../../storage/metadata/index.js';
 
 /** A tiny PNG (1×1, transparent). */
 export const PNG = Buffer.from(
@@ -68,8 +70,12 @@ export interface SeedRun {
   logs?: Array<{ name: string; text: string }>;
   screenshots?: Array<[number, ScreenshotKind]>;
   modelio?: Array<[string, Record<string, unknown>]>;
+  /** costs.json, as PUT /runs/{id}/costs stores it. */
+  costs?: Record<string, unknown>;
   /** Index fields: default running, from the manifest. */
   status?: string;
+  /** More index facts, as an ingest route would report them. */
+  facts?: RunFacts;
   heartbeatAt?: number;
   at?: number;
 }
@@ -80,12 +86,10 @@ export async function seedRun(ctx: AppContext, tenantId: string, runId: string, 
   const keys = new BundleKeys(tenantId, runId);
   const json = { contentType: 'application/json' };
   const now = s.at ?? ctx.now();
-  const manifest = s.manifest === false ? undefined : { schema_version: '1.0', run_id: runId, agent: { name: 'agent-x' }, task: { instruction: `task of ${runId}` }, ...(s.manifest ?? {}) };
+  const manifest = s.manifest === false ? undefined : { schema_version: '1.0', run_id: runId, client: { name: 'agent-x', version: '1.0' }, ...(s.manifest ?? {}) };
   if (manifest) {
     await objects.put(keys.manifest, JSON.stringify(manifest), json);
-    const agent = (manifest.agent as { name?: string } | undefined)?.name ?? null;
-    const task = (manifest.task as { instruction?: string } | undefined)?.instruction ?? null;
-    await metadata.upsertManifest(tenantId, runId, { status: null, agent, task }, now);
+    await metadata.upsertManifest(tenantId, runId, manifestFacts(manifest, runId), now);
   }
   for (const step of s.steps ?? []) await objects.put(keys.step(step.step_index as number), JSON.stringify(step), json);
   if (s.trace) await objects.put(keys.trace, JSON.stringify(s.trace), json);
@@ -95,8 +99,18 @@ export async function seedRun(ctx: AppContext, tenantId: string, runId: string, 
   for (const l of s.logs ?? []) await ctx.appends.append(keys.log(l.name), Buffer.from(l.text), 1_048_576, 'text/plain');
   for (const [i, kind] of s.screenshots ?? []) await objects.put(keys.screenshot(i, kind), PNG, { contentType: 'image/png' });
   for (const [rel, doc] of s.modelio ?? []) await objects.put(keys.modelio(rel), JSON.stringify(doc), json);
+  if (s.costs) await objects.put(keys.costs, JSON.stringify(s.costs), json);
   const stepCount = Math.max(0, ...(s.steps ?? []).map((x) => (x.step_index as number) + 1), ...((s.trace?.steps as Array<{ step_index: number }> | undefined) ?? []).map((x) => x.step_index + 1));
-  ctx.runIndex.touch({ tenant_id: tenantId, run_id: runId, seen_at: now, step_count: stepCount, ...(s.status ? { status: s.status } : {}), ...(s.heartbeatAt !== undefined ? { heartbeat_at: s.heartbeatAt } : {}) });
+  ctx.runIndex.touch({
+    tenant_id: tenantId,
+    run_id: runId,
+    seen_at: now,
+    step_count: stepCount,
+    ...(s.trace ? traceFacts(s.trace, runId) : {}),
+    ...(s.facts ?? {}),
+    ...(s.status ? { status: s.status } : {}),
+    ...(s.heartbeatAt !== undefined ? { heartbeat_at: s.heartbeatAt } : {}),
+  });
   await ctx.runIndex.flush();
   return keys;
 }

@@ -97,7 +97,12 @@ describe.each(PROFILES)('request validation on %s backends', (profile) => {
   beforeAll(async () => {
     if (skip) return;
     [s, small] = await Promise.all([startTestServer(profile), startTestServer(profile, { AUGUR_MAX_JSON_BYTES: String(SMALL_LIMIT) })]);
-    for (const server of [s, small]) tenants.set(server, await server.tenant({ admin: true, modelio: true }));
+    for (const server of [s, small]) {
+      const t = await server.tenant({ admin: true, modelio: true });
+      tenants.set(server, t);
+      // The documented examples name run_abc: routes that act on a known run (issuing a command) need it indexed.
+      await server.ctx.stores.metadata.touchRuns([{ tenant_id: t.id, run_id: 'run_abc', seen_at: Date.now() }]);
+    }
   });
   afterAll(async () => {
     await Promise.all([s?.close(), small?.close()]);
@@ -135,9 +140,14 @@ describe.each(PROFILES)('request validation on %s backends', (profile) => {
       expect(r.status, await r.text()).toBeLessThan(300);
     });
 
-    it.skipIf(skip)('422 validation_failed naming the missing required field', async () => {
+    it.skipIf(skip)('422 validation_failed naming the missing required field (an empty body where no field is required)', async () => {
       const { required } = bodySchema(route);
-      expect(required.length, `${route.body} has no required field to leave out`).toBeGreaterThan(0);
+      if (!required.length) {
+        // A body of optional fields only (costs): it must still say something.
+        expect(schemas.get(route.body!)!.minProperties, `${route.body} has no required field and no minProperties`).toBeGreaterThan(0);
+        await expect422(await send(s, route, '{}'));
+        return;
+      }
       const body = validBody(route, tenants.get(s)!);
       delete body[required[0]!];
       await expect422(await send(s, route, JSON.stringify(body)), required[0]);
@@ -151,6 +161,14 @@ describe.each(PROFILES)('request validation on %s backends', (profile) => {
 
     it.skipIf(skip)('400 malformed_json for a body that is not JSON', async () => {
       await expectError(await send(s, route, '{"text": "unterminated'), 400, 'malformed_json');
+    });
+
+    it.skipIf(skip)('400 malformed_json for a body that is not UTF-8, whatever route (nothing stored or rewritten)', async () => {
+      const json = JSON.stringify(validBody(route, tenants.get(s)!));
+      // A lone continuation byte inside the first string value.
+      const at = json.indexOf('"', 1) + 1;
+      const bytes = Buffer.concat([Buffer.from(json.slice(0, at)), Buffer.from([0x80]), Buffer.from(json.slice(at))]);
+      await expectError(await send(s, route, bytes), 400, 'malformed_json');
     });
 
     it.skipIf(skip)('415 unsupported_media_type for a body that is not sent as JSON', async () => {
@@ -192,6 +210,38 @@ describe.each(PROFILES)('request validation on %s backends', (profile) => {
       for (const p of properties) if (!required.includes(p)) body[p] = null;
       const r = await send(s, route, JSON.stringify(body));
       expect(r.status, `${JSON.stringify(body)} → ${await r.text()}`).toBeLessThan(300);
+    });
+  });
+
+  // Query parameters and path parameters of the routes without a JSON body (or beyond it).
+  describe('query and path parameters of the SDK ledger and commands routes', () => {
+    const dsnGet = (path: string) => fetch(`${s.api}${path}`, { headers: { authorization: `Bearer ${tenants.get(s)!.key}` } });
+
+    it.skipIf(skip)('GET /runs/{run_id}/commands: a bad cursor, wait or run id is 422 naming it', async () => {
+      for (const [q, name] of [
+        ['cursor=abc', 'cursor'],
+        ['cursor=1.5', 'cursor'],
+        ['cursor=1234567890123456', 'cursor'],
+        ['wait=121', 'wait'],
+        ['wait=-1', 'wait'],
+        ['wait=ten', 'wait'],
+        ['cursor=1&cursor=2', 'cursor'],
+      ] as const) {
+        const body = (await expectError(await dsnGet(`/runs/run_abc/commands?${q}`), 422, 'validation_failed')) as { errors: Array<{ loc: unknown[] }> };
+        expect(body.errors[0]!.loc, q).toEqual(['query', name]);
+      }
+      await expectError(await dsnGet('/runs/..%2Fx/commands?wait=0'), 422, 'validation_failed');
+      const r = await dsnGet('/runs/run_abc/commands?cursor=&wait=0');
+      expect(r.status, await r.clone().text()).toBe(200);
+    });
+
+    it.skipIf(skip)('GET /runs/{run_id}/commands.json: a bad cursor is 422; reads of invalid names are 404', async () => {
+      const cookie = (await auth(s, { auth: 'reader' } as RouteDef)).cookie!;
+      const read = (path: string) => fetch(`${s.api}${path}`, { headers: { cookie } });
+      await expectError(await read('/runs/run_abc/commands.json?cursor=x'), 422, 'validation_failed');
+      for (const path of ['/runs/run_abc/side_effects/1-se.json', '/runs/run_abc/side_effects/0001-.json', '/runs/run_abc/side_effects/0001-a%2Fb.json', '/runs/.x/files', '/runs/.x/outcomes.json']) {
+        await expectError(await read(path), 404, 'not_found');
+      }
     });
   });
 });

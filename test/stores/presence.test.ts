@@ -29,6 +29,23 @@ describe.each(drivers)('presence store contract: %s', (driver) => {
     expect(list.map((c) => c.client_id)).toEqual(['c-1', 'dsn-name']);
   });
 
+  it.skipIf(skip)('writes a placeholder field only where the live entry has none', async () => {
+    const t = `t-${rid()}`;
+    // Placeholder first: it fills the empty entry, then the real value replaces it.
+    await store.stamp({ tenantId: t, dsnId: 'p1', clientId: 'a', explicit: true, fields: { last_event: 'opened' }, fieldsIfAbsent: { capture_mode: 'off' }, now });
+    expect((await store.listClients(t, now))[0]!.fields.capture_mode).toBe('off');
+    await store.stamp({ tenantId: t, dsnId: 'p1', clientId: 'a', explicit: true, fields: { capture_mode: 'full' }, now: now + 1 });
+    // Placeholder after the real value: the real value stays, the other fields are written.
+    await store.stamp({ tenantId: t, dsnId: 'p1', clientId: 'a', explicit: true, fields: { client_version: '0.1.0' }, fieldsIfAbsent: { capture_mode: 'off' }, now: now + 2 });
+    expect((await store.listClients(t, now + 2))[0]).toEqual({ client_id: 'a', last_seen: now + 2, fields: { last_event: 'opened', capture_mode: 'full', client_version: '0.1.0' } });
+    // An entry past the presence window is empty again.
+    const later = now + 2 + PRESENCE_TTL_MS;
+    if (driver === 'memory') {
+      await store.stamp({ tenantId: t, dsnId: 'p1', clientId: 'a', explicit: true, fields: {}, fieldsIfAbsent: { capture_mode: 'off' }, now: later });
+      expect((await store.listClients(t, later))[0]!.fields.capture_mode).toBe('off');
+    }
+  });
+
   it.skipIf(skip)('forgets clients after the presence window and keeps tenants apart', async () => {
     const t = `t-${rid()}`;
     await store.stamp({ tenantId: t, dsnId: 'd2', clientId: 'old', explicit: true, fields: {}, now });

@@ -1,24 +1,17 @@
-import type { ManifestFields } from '../../../storage/metadata/index.js';
 import { route } from '../../http/route.js';
-import { ingestRunWrite, present, relative, runTarget, verbatimJson } from '../../services/ingest.js';
+import { ingestRunWrite, relative, runTarget, verbatimJson } from '../../services/ingest.js';
+import { manifestFacts } from '../../services/run-facts.js';
 import { sendJson } from '../../http/send-json.js';
 
 interface ManifestBody {
   run_id: string;
-  agent?: { name?: string | null; version?: string | null } | null;
-  task?: { instruction?: string | null } | null;
-}
-
-/** What the run index keeps of a manifest (the list view's columns). */
-function indexFields(m: ManifestBody): ManifestFields {
-  const agent = [m.agent?.name, m.agent?.version].filter(present).join(' ').slice(0, 200);
-  const task = m.task?.instruction;
-  return { status: null, agent: agent || null, task: present(task) ? task.slice(0, 10_000) : null };
+  [k: string]: unknown;
 }
 
 /**
  * POST /runs: opens a run. The manifest is stored verbatim (a later one replaces it); the run
- * index says whether this was the run's first manifest (201) or a repeat (200). The object write
+ * index says whether this was the run's first manifest (201) or a repeat (200), and keeps what the
+ * list shows of it (client, capture mode, ids, costs, step count: see run-facts.ts). The object write
  * and the index upsert run concurrently: both are idempotent, so a retry after a failure of
  * either converges.
  */
@@ -32,13 +25,22 @@ export const manifestRoutes = [
       const body = req.body as ManifestBody;
       const target = runTarget(req, body.run_id);
       const { auth, keys, runId } = target;
-      const created = await ingestRunWrite(ctx, req, target, 'manifest', async () => {
-        const [, first] = await Promise.all([
-          ctx.stores.objects.put(keys.manifest, verbatimJson(req), { contentType: 'application/json' }),
-          ctx.stores.metadata.upsertManifest(auth.tenant.id, runId, indexFields(body), ctx.now()),
-        ]);
-        return first;
-      });
+      // The manifest's facts go through the batched index like every other ingest call's, so the
+      // latest received wins whichever route reported it (a costs PUT a moment earlier included).
+      const created = await ingestRunWrite(
+        ctx,
+        req,
+        target,
+        'manifest',
+        async () => {
+          const [, first] = await Promise.all([
+            ctx.stores.objects.put(keys.manifest, verbatimJson(req), { contentType: 'application/json' }),
+            ctx.stores.metadata.upsertManifest(auth.tenant.id, runId, {}, ctx.now()),
+          ]);
+          return first;
+        },
+        manifestFacts(body, runId),
+      );
       sendJson(res, { ok: true, run_id: runId, created, file: relative(keys, keys.manifest) }, created ? 201 : 200);
     },
   }),

@@ -1,9 +1,75 @@
 import { ApiError } from '../../errors.js';
 import { route, RUN_ID } from '../../http/route.js';
+import type { BundleKeys } from '../../services/bundle.js';
+import type { AppContext } from '../../context.js';
 import { ingestRunWrite, present, relative, runIdMismatch, runTarget, verbatimJson } from '../../services/ingest.js';
+import { stepFacts } from '../../services/run-facts.js';
+import { withStepLock } from '../../services/step-lock.js';
+import { iterationName, replaces, stepIdOf, stepRank, type StepRank } from '../../services/step-receipts.js';
+import { isObject } from '../../services/trace-view.js';
 import { sendJson } from '../../http/send-json.js';
 
-/** PUT /runs/{run_id}/steps/{step_index}: one StepTrace, stored verbatim at steps/NNNN.json. */
+interface Stored {
+  file: string;
+  /** False when the stored receipt was further along and kept. */
+  current: boolean;
+  iteration: boolean;
+  /** True when this PUT made a step_id known for the first time as an iteration of the step. */
+  newIteration: boolean;
+}
+
+async function readDoc(ctx: AppContext, key: string): Promise<{ doc: unknown; raw: Buffer } | undefined> {
+  const raw = await ctx.stores.objects.getBuffer(key);
+  if (raw === undefined) return undefined;
+  try {
+    return { doc: JSON.parse(raw.toString('utf8')) as unknown, raw };
+  } catch {
+    return { doc: undefined, raw };
+  }
+}
+
+/** A non-empty started_at, for telling which of two step_ids came first. */
+const startedAt = (doc: unknown): string | undefined => (isObject(doc) && typeof doc.started_at === 'string' && doc.started_at !== '' ? doc.started_at : undefined);
+
+/** Writes `raw` at key unless the receipt stored there is further along. */
+async function putIfCurrent(ctx: AppContext, key: string, raw: Buffer, rank: StepRank): Promise<{ current: boolean; existed: boolean }> {
+  const stored = await readDoc(ctx, key);
+  if (stored && !replaces(rank, stepRank(stored.doc))) return { current: false, existed: true };
+  await ctx.stores.objects.put(key, raw, { contentType: 'application/json' });
+  return { current: true, existed: stored !== undefined };
+}
+
+/**
+ * One receipt of step `index`, under the step's lock. The first step_id of an index is its
+ * canonical record (steps/NNNN.json); another step_id is an iteration (steps/NNNN/<8 hex>.json).
+ * "First" is by started_at when both records have one (PUTs arrive in any order), else by
+ * arrival. Within one step_id, step-receipts.ts decides which receipt is current.
+ */
+async function storeStep(ctx: AppContext, keys: BundleKeys, index: number, doc: unknown, raw: Buffer): Promise<Stored> {
+  const rank = stepRank(doc);
+  const stepId = stepIdOf(doc);
+  const canonicalKey = keys.step(index);
+  const canonical = await readDoc(ctx, canonicalKey);
+  const canonicalId = canonical ? stepIdOf(canonical.doc) : undefined;
+  if (!canonical || !stepId || !canonicalId || stepId === canonicalId) {
+    const current = !canonical || replaces(rank, stepRank(canonical.doc));
+    if (current) await ctx.stores.objects.put(canonicalKey, raw, { contentType: 'application/json' });
+    return { file: canonicalKey, current, iteration: false, newIteration: false };
+  }
+  const mine = startedAt(doc);
+  const theirs = startedAt(canonical.doc);
+  if (mine !== undefined && theirs !== undefined && mine < theirs) {
+    // This step_id started first: it becomes the canonical record and the stored one an iteration.
+    const moved = await putIfCurrent(ctx, keys.stepIteration(index, iterationName(canonicalId)), canonical.raw, stepRank(canonical.doc));
+    await ctx.stores.objects.put(canonicalKey, raw, { contentType: 'application/json' });
+    return { file: canonicalKey, current: true, iteration: false, newIteration: !moved.existed };
+  }
+  const key = keys.stepIteration(index, iterationName(stepId));
+  const r = await putIfCurrent(ctx, key, raw, rank);
+  return { file: key, current: r.current, iteration: true, newIteration: !r.existed };
+}
+
+/** PUT /runs/{run_id}/steps/{step_index}: one StepTrace receipt, stored verbatim as the step's canonical record or an iteration. */
 export const stepRoutes = [
   route({
     method: 'put',
@@ -22,16 +88,25 @@ export const stepRoutes = [
         });
       }
       if (present(body.run_id) && body.run_id !== target.runId) throw runIdMismatch(['run_id'], target.runId, body.run_id);
-      const key = target.keys.step(index);
-      await ingestRunWrite(
+      const { keys } = target;
+      const raw = verbatimJson(req);
+      const r = await ingestRunWrite(
         ctx,
         req,
         target,
         `step:${index}`,
-        () => ctx.stores.objects.put(key, verbatimJson(req), { contentType: 'application/json' }),
-        { step_count: index + 1 },
+        () => withStepLock(ctx.stores.presence, keys.step(index), ctx.now, () => storeStep(ctx, keys, index, body, raw)),
+        { step_count: index + 1, ...stepFacts(body, target.runId) },
       );
-      sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, key) });
+      // A step_id first seen as an iteration of this index counts once in the run's iteration_count.
+      if (r.newIteration) ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now(), new_iterations: 1 });
+      sendJson(res, {
+        ok: true,
+        run_id: target.runId,
+        file: relative(keys, r.file),
+        ...(r.iteration ? { iteration: true } : {}),
+        ...(r.current ? {} : { current: false }),
+      });
     },
   }),
 ];

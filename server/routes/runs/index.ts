@@ -1,5 +1,5 @@
 import { buffer } from 'node:stream/consumers';
-import { pipeline } from 'node:stream/promises';
+import { streamBody } from '../../http/stream-body.js';
 import type { Request, Response } from 'express';
 import type { AppContext } from '../../context.js';
 import { ApiError } from '../../errors.js';
@@ -9,6 +9,8 @@ import { BundleKeys, parseNnnn, type ScreenshotKind } from '../../services/bundl
 import { computeFindings } from '../../services/findings.js';
 import { bundleCounts, listRuns, parseRunsQuery } from '../../services/run-reads.js';
 import { renderTrace, TraceView } from '../../services/trace-view.js';
+import { BUFFERED_READ_MAX } from '../../services/appends.js';
+import { sortEventLines } from '../../services/event-order.js';
 
 /** Presigned screenshot URLs live this long. */
 export const PRESIGN_TTL_S = 300;
@@ -38,7 +40,7 @@ async function sendObject(ctx: AppContext, res: Response, key: string, contentTy
   res.setHeader('Content-Length', String(obj.info.size));
   res.setHeader('Cache-Control', 'private, no-cache');
   if (withEtag) res.setHeader('ETag', obj.info.etag);
-  await pipeline(obj.body, res);
+  await streamBody(res, obj.body);
 }
 
 /** An appended file (events, logs): its chunks in order, or the whole object if one was compacted there. */
@@ -48,7 +50,31 @@ async function sendAppended(ctx: AppContext, res: Response, key: string, content
   res.status(200).setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', String(file.size));
   res.setHeader('Cache-Control', 'private, no-cache');
-  await pipeline(file.body, res);
+  await streamBody(res, file.body);
+}
+
+/**
+ * An events file in the order the SDK writes its own bundle: sorted by (ts, layer, kind, summary),
+ * stable, so lines that tie keep their arrival order. Lines come back byte for byte as sent. A
+ * file past the whole-read limit streams in arrival order instead (sorting it would hold it all).
+ */
+async function sendEvents(ctx: AppContext, res: Response, key: string): Promise<void> {
+  const contentType = 'application/x-ndjson; charset=utf-8';
+  const file = await ctx.appends.open(key);
+  if (file && file.size > BUFFERED_READ_MAX) {
+    res.status(200).setHeader('Content-Type', contentType);
+    res.setHeader('Content-Length', String(file.size));
+    res.setHeader('Cache-Control', 'private, no-cache');
+    await streamBody(res, file.body);
+    return;
+  }
+  const buf = file ? await buffer(file.body) : await ctx.stores.objects.getBuffer(key);
+  if (buf === undefined) throw notFound();
+  const body = sortEventLines(buf);
+  res.status(200).setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', String(body.length));
+  res.setHeader('Cache-Control', 'private, no-cache');
+  res.end(body);
 }
 
 const views = new WeakMap<AppContext, TraceView>();
@@ -80,15 +106,8 @@ export const runRoutes: RouteDef[] = [
     path: '/runs/:run_id/manifest.json',
     auth: 'reader',
     params: { run_id: RUN_ID },
-    handler: async (req, res, ctx) => {
-      const keys = runKeys(req);
-      const { objects } = ctx.stores;
-      const [obj, counts] = await Promise.all([objects.get(keys.manifest), bundleCounts(objects, keys)]);
-      if (!obj) throw notFound();
-      const manifest = JSON.parse((await buffer(obj.body)).toString('utf8')) as Record<string, unknown>;
-      res.setHeader('Cache-Control', 'private, no-cache');
-      res.json({ ...manifest, received_at: obj.info.lastModified.toISOString(), counts });
-    },
+    // Exactly as the SDK sent it: a downloaded bundle validates with the SDK's own tools.
+    handler: async (req, res, ctx) => sendObject(ctx, res, runKeys(req).manifest, 'application/json; charset=utf-8'),
   }),
   route({
     method: 'get',
@@ -113,11 +132,30 @@ export const runRoutes: RouteDef[] = [
     path: '/runs/:run_id/steps/:step.json',
     auth: 'reader',
     params: { run_id: RUN_ID, step: 'params.schema.json#/$defs/nnnn' },
+    // The step's canonical record as trace.json holds it: one rule (services/step-receipts.ts)
+    // decides which receipt is current, so the two never disagree.
     handler: async (req, res, ctx) => {
       const keys = runKeys(req);
       const index = parseNnnn(req.params.step as string);
       if (index === undefined) throw notFound();
-      await sendObject(ctx, res, keys.step(index), 'application/json; charset=utf-8');
+      const trace = await traceView(ctx).load(keys);
+      const step = trace?.steps.find((s) => s.index === index && s.canonical);
+      if (!step) throw notFound();
+      res.status(200).setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.setHeader('Cache-Control', 'private, no-cache');
+      res.end(step.bytes);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/steps/:step/:iteration.json',
+    auth: 'reader',
+    params: { run_id: RUN_ID, step: 'params.schema.json#/$defs/nnnn', iteration: 'params.schema.json#/$defs/iteration' },
+    handler: async (req, res, ctx) => {
+      const keys = runKeys(req);
+      const index = parseNnnn(req.params.step as string);
+      if (index === undefined) throw notFound();
+      await sendObject(ctx, res, keys.stepIteration(index, req.params.iteration as string), 'application/json; charset=utf-8');
     },
   }),
   route({
@@ -128,9 +166,9 @@ export const runRoutes: RouteDef[] = [
     handler: async (req, res, ctx) => {
       const keys = runKeys(req);
       const name = req.params.name as string;
-      const index = name === 'run' ? 'run' : parseNnnn(name);
+      const index = name === 'run' || name === 'reasoning' ? name : parseNnnn(name);
       if (index === undefined) throw notFound();
-      await sendAppended(ctx, res, keys.events(index), 'application/x-ndjson; charset=utf-8');
+      await sendEvents(ctx, res, keys.events(index));
     },
   }),
   route({
@@ -184,6 +222,15 @@ export const runRoutes: RouteDef[] = [
     handler: async (req, res, ctx) => {
       const keys = runKeys(req);
       await sendAppended(ctx, res, keys.log(req.params.name as string), 'text/plain; charset=utf-8');
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/runs/:run_id/costs.json',
+    auth: 'reader',
+    params: { run_id: RUN_ID },
+    handler: async (req, res, ctx) => {
+      await sendObject(ctx, res, runKeys(req).costs, 'application/json; charset=utf-8');
     },
   }),
   route({
