@@ -4,7 +4,7 @@ import { loadConfig, ConfigError, type Config } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { ApiError } from '../server/errors.js';
 import { serve } from '../server/main.js';
-import { openStores } from '../server/bootstrap.js';
+import { closeStores, openStores } from '../server/bootstrap.js';
 import { TenantAdmin } from '../server/services/tenants.js';
 import { DsnCache } from '../server/services/dsn-cache.js';
 import { ConflictError } from '../storage/metadata/index.js';
@@ -35,7 +35,7 @@ async function withStores<T>(fn: (stores: Stores, admin: TenantAdmin, cfg: Confi
   try {
     return await fn(stores, new TenantAdmin(stores.metadata, cfg), cfg);
   } finally {
-    await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
+    await closeStores(stores);
   }
 }
 

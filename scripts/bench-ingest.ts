@@ -5,12 +5,13 @@
  * (`node dist/scripts/augur.js serve`), a minimal Express 5 handler, and a private redis-server
  * when the binary exists (so Redis command counters see only the server; else the machine's Redis
  * with a fresh prefix). Postgres is the machine's (a fresh database, dropped at the end).
- * Concurrency 32. The "direct" baselines use an S3Client built from the same settings Augur's
- * store uses (s3ClientConfig() in storage/objects/s3.ts): the same SDK client, without Augur.
+ * Concurrency 32 (screenshots: 4). The "direct" baselines send the same bytes to the same fauxqs from
+ * this process with the AWS SDK's S3Client (keep-alive, checksums only when required): no Augur.
  *   1. server RSS growth (peak over the pre-upload RSS) during a 1 MB and then a 100 MB screenshot
  *      upload, measured first, on a freshly started server;
  *   2. step PUT (2 KB) req/s through the server vs. direct PutObject of the same bytes to fauxqs;
- *   3. screenshot upload MB/s (5 MB PNG) through the server vs. a direct lib-storage Upload;
+ *   3. screenshot upload MB/s (5 MiB and 500 KB PNGs, 4 concurrent) through the server vs. a direct
+ *      PutObject of the same PNG bytes, in the same run (the lean signed PUT from this process for reference);
  *   4. metadata transactions per warm ingest request: pg_stat_database xact deltas of the server's own
  *      database over three windows of equal length (full load, light load, idle); the slope between the
  *      two load windows is the per-request cost, the rest is the once-a-second batched flushes.
@@ -25,7 +26,8 @@
  * Environment: AUGUR_TEST_PG_URL (postgres admin URL, default postgres://postgres@127.0.0.1:5432/test),
  * AUGUR_TEST_REDIS_URL (use this Redis instead of a private redis-server), AUGUR_BENCH_SECONDS (per phase, default 6),
  * AUGUR_BENCH_ONLY (comma-separated subset of rss,step,shot,cpu), AUGUR_BENCH_FS_DIR (the one place for the file
- * store of part 5), AUGUR_BENCH_NODE_ARGS (node flags for the servers, e.g. --cpu-prof to profile them).
+ * store of part 5), AUGUR_BENCH_NODE_ARGS (node flags for the servers, e.g. --cpu-prof to profile them),
+ * AUGUR_BENCH_TRACE (set: the servers' stdout comes through, for flags such as --trace-gc).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -35,18 +37,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32, deflateSync } from 'node:zlib';
+import http from 'node:http';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { openStores } from '../server/bootstrap.js';
+import { closeStores, openStores } from '../server/bootstrap.js';
 import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
 import { TenantAdmin } from '../server/services/tenants.js';
-import { s3Agents, s3ClientConfig } from '../storage/objects/s3.js';
-import { deleteRedisPrefix, freePort, pngChunk } from './lib/harness.js';
+import { deleteRedisPrefix, freePort, pngChunk, TEST_PG_URL, TEST_REDIS_URL } from './lib/harness.js';
 import { LeanS3 } from '../storage/objects/s3-lean.js';
 
 const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
@@ -54,7 +55,7 @@ const CONCURRENCY = 32;
 const SECONDS = Number(process.env.AUGUR_BENCH_SECONDS ?? 6);
 /** Which parts to run (comma-separated): rss, step, shot, cpu. All by default. */
 const PHASES = new Set((process.env.AUGUR_BENCH_ONLY ?? 'rss,step,shot,cpu').split(',').map((p) => p.trim()));
-const PG_ADMIN = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PG_ADMIN = TEST_PG_URL;
 const CREDS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 const MB = 1024 * 1024;
 
@@ -84,7 +85,7 @@ const tcpOpen = (port: number) =>
   });
 
 function start(cmd: string, args: string[], env: Record<string, string>, cwd = ROOT): ChildProcess {
-  const child = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '', ...env }, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '', ...env }, cwd, stdio: ['ignore', process.env.AUGUR_BENCH_TRACE ? 'inherit' : 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   child.on('exit', (code, sig) => {
@@ -123,15 +124,15 @@ function rssBytes(pid: number): number {
   return Number(m?.[1] ?? 0) * 1024;
 }
 
-/** Runs `one` from CONCURRENCY workers until `seconds` pass or `total` calls are done. */
-async function load(one: (i: number) => Promise<void>, opts: { seconds?: number; total?: number }): Promise<{ n: number; secs: number }> {
+/** Runs `one` from `concurrency` workers (default CONCURRENCY) until `seconds` pass or `total` calls are done. */
+async function load(one: (i: number) => Promise<void>, opts: { seconds?: number; total?: number; concurrency?: number }): Promise<{ n: number; secs: number }> {
   const end = opts.seconds ? Date.now() + opts.seconds * 1000 : Infinity;
   const total = opts.total ?? Infinity;
   let started = 0;
   let done = 0;
   const t0 = process.hrtime.bigint();
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
+    Array.from({ length: opts.concurrency ?? CONCURRENCY }, async () => {
       while (Date.now() < end && started < total) {
         await one(started++);
         done++;
@@ -188,9 +189,15 @@ async function main(): Promise<void> {
   const bucket = `augur-bench-${randomBytes(4).toString('hex')}`;
   // The direct baselines: Augur's own client settings, used from this process, without Augur.
   const s3Opts = { endpoint: s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDS };
-  const agents = s3Agents();
-  const s3 = new S3Client(s3ClientConfig(s3Opts, agents));
-  const leanDirect = new LeanS3(s3, { ...s3Opts, bucket, agents });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const s3 = new S3Client({
+    ...s3Opts,
+    maxAttempts: 3,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, httpAgent: agent },
+  });
+  const leanDirect = new LeanS3({ ...s3Opts, bucket });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 
   let redisUrl = process.env.AUGUR_TEST_REDIS_URL;
@@ -202,7 +209,7 @@ async function main(): Promise<void> {
     redisUrl = `redis://127.0.0.1:${port}`;
     privateRedis = true;
   }
-  redisUrl ??= 'redis://127.0.0.1:6379';
+  redisUrl ??= TEST_REDIS_URL;
   const redisPrefix = `augur-bench-${randomBytes(4).toString('hex')}:`;
   const redis = new Redis(redisUrl);
   cleanups.push(async () => {
@@ -243,7 +250,7 @@ async function main(): Promise<void> {
     const admin = new TenantAdmin(stores.metadata, config);
     const t = await admin.createTenant(`bench-${randomBytes(3).toString('hex')}`);
     const key = (await admin.issueDsn(t.id, 'bench')).api_key;
-    await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
+    await closeStores(stores);
     return key;
   };
   const key = await mintKey(env);
@@ -383,26 +390,35 @@ async function main(): Promise<void> {
     );
   }
 
-  // --- 3. screenshot MB/s vs direct Upload ------------------------------------------------------------
+  // --- 3. screenshot MB/s vs a direct PutObject of the same bytes -------------------------------------
   if (PHASES.has('shot')) {
-    const png5 = makePng(5 * MB);
-    const UPLOADS = 96;
-    await load((i) => postShot(png5, shotPath(i, 'pre')), { total: CONCURRENCY }); // warm
-    const c3 = cpu();
-    const shotVia = await load((i) => postShot(png5, shotPath(i, 'post')), { total: UPLOADS });
-    const shotViaCpu = cpuUse(c3, shotVia.n);
-    const c4 = cpu();
-    const shotDirect = await load(
-      async (i) => {
-        await new Upload({ client: s3, params: { Bucket: bucket, Key: `direct/shots/${i}.png`, Body: Readable.from([png5]), ContentType: 'image/png' }, partSize: 5 * MB, queueSize: 2 }).done();
-      },
-      { total: UPLOADS },
-    );
-    const shotDirectCpu = cpuUse(c4, shotDirect.n);
-    const mbps = (r: { n: number; secs: number }) => (r.n * png5.length) / MB / r.secs;
-    const shotRatio = mbps(shotVia) / mbps(shotDirect);
-    rows.push(row('screenshot 5 MB: server / direct Upload', `${f(shotRatio)}  (${f(mbps(shotVia), 1)} vs ${f(mbps(shotDirect), 1)} MB/s)`, '>= 0.90', shotRatio >= 0.9));
-    details.push(`    screenshot via server: ${shotViaCpu}`, `    direct Upload (SDK): ${shotDirectCpu}`);
+    const SHOT_CONCURRENCY = 4;
+    for (const [label, bytes, uploads] of [['5 MiB', 5 * MB, 48], ['500 KB', 500 * 1000, 240]] as const) {
+      const png = makePng(bytes);
+      const opts = { total: uploads, concurrency: SHOT_CONCURRENCY };
+      await load((i) => postShot(png, shotPath(i, 'pre')), { ...opts, total: SHOT_CONCURRENCY * 2 }); // warm
+      const c3 = cpu();
+      const via = await load((i) => postShot(png, shotPath(i, 'post')), opts);
+      const viaCpu = cpuUse(c3, via.n);
+      const directShot = async (i: number) => {
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `direct/shots/${i % 1000}.png`, Body: png, ContentType: 'image/png' }));
+      };
+      await load(directShot, { ...opts, total: SHOT_CONCURRENCY * 2 }); // warm
+      const c4 = cpu();
+      const direct = await load(directShot, opts);
+      const directCpu = cpuUse(c4, direct.n);
+      const c5 = cpu();
+      const lean = await load((i) => leanDirect.put(`direct/lean/${i % 1000}.png`, png, 'image/png').then(() => undefined), opts);
+      const leanCpu = cpuUse(c5, lean.n);
+      const mbps = (r: { n: number; secs: number }) => (r.n * png.length) / MB / r.secs;
+      const ratio = mbps(via) / mbps(direct);
+      rows.push(row(`screenshot ${label}: server / direct PutObject`, `${f(ratio)}  (${f(mbps(via), 1)} vs ${f(mbps(direct), 1)} MB/s)`, '>= 0.90', ratio >= 0.9));
+      details.push(
+        `    screenshot ${label} via server (${SHOT_CONCURRENCY} concurrent): ${viaCpu}`,
+        `    direct PutObject (SDK): ${directCpu}`,
+        `    reference, lean PUT from this process: ${f(mbps(lean), 1)} MB/s; ${leanCpu}`,
+      );
+    }
   }
   await pool.close();
 
@@ -525,8 +541,8 @@ async function main(): Promise<void> {
     `augur ingest benchmark: concurrency ${CONCURRENCY}, ${SECONDS} s per throughput phase, ${os.cpus().length} CPUs, node ${process.version}`,
     `  backends: fauxqs ${s3Endpoint} (own process), postgres db ${dbName}, redis ${privateRedis ? 'private redis-server' : redisUrl}`,
     '  server S3 path: lean SigV4 requests (storage/objects/s3-lean.ts): one PutObject up to 6 MiB, multipart uploads in 6 MiB parts beyond',
-    '  direct baseline: S3Client(s3ClientConfig(...)) in this process, the same settings as the server\'s client (checksums WHEN_REQUIRED,',
-    '                   3 attempts, keep-alive NodeHttpHandler); PutObjectCommand for steps, lib-storage Upload (5 MiB parts, queue 2) for screenshots',
+    '  direct baseline: the AWS SDK S3Client in this process (checksums WHEN_REQUIRED, 3 attempts, keep-alive NodeHttpHandler),',
+    '                   PutObjectCommand of the same bytes to the same fauxqs, for steps and screenshots alike',
     ...rows,
     '  details:',
     ...details,

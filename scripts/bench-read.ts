@@ -22,18 +22,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { openStores } from '../server/bootstrap.js';
+import { closeStores, openStores } from '../server/bootstrap.js';
 import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
 import { BundleKeys } from '../server/services/bundle.js';
 import { encodeCursor } from '../server/services/run-reads.js';
 import { TenantAdmin } from '../server/services/tenants.js';
-import { deleteRedisPrefix, freePort } from './lib/harness.js';
+import { deleteRedisPrefix, freePort, TEST_PG_URL, TEST_REDIS_URL } from './lib/harness.js';
 import type { RunTouch } from '../storage/metadata/index.js';
 
-const PG_URL = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.AUGUR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PG_URL = TEST_PG_URL;
+const REDIS_URL = TEST_REDIS_URL;
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 200);
 const RUNS = 10_000;
 const STEPS = 500;
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     // Seed through the stores, with the bundle's key layout.
     const config = loadConfig(env);
     const stores = await openStores(config, createLogger('silent'));
-    cleanups.unshift(() => stores.objects.close().then(() => stores.metadata.close()).then(() => stores.presence.close()));
+    cleanups.unshift(() => closeStores(stores));
     const tenants = new TenantAdmin(stores.metadata, config);
     const tenant = await tenants.createTenant('bench');
     await tenants.createUser('bench@example.com', 'bench-password', 'bench');

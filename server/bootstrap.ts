@@ -9,42 +9,64 @@ import { closeDiagnostics } from './services/diagnostics/findings.js';
 import { DsnCache } from './services/dsn-cache.js';
 import { LastUsedBatch } from './services/last-used.js';
 import { RunIndexWriter } from './services/run-index.js';
-import { createObjectStore } from '../storage/objects/index.js';
-import { createMetadataStore } from '../storage/metadata/index.js';
-import { createPresenceStore } from '../storage/presence/index.js';
+import { Housekeeping } from './services/housekeeping.js';
+import { UploadMemory, type Gc } from './http/upload-memory.js';
+import path from 'node:path';
+import { createObjectStore, type ObjectStoreConfig } from '../storage/objects/index.js';
+import { createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
+import { createPresenceStore, type PresenceStoreConfig } from '../storage/presence/index.js';
 
-const SESSION_SWEEP_MS = 3_600_000;
+export interface StoreConfigs {
+  objects: ObjectStoreConfig;
+  metadata: MetadataStoreConfig;
+  presence: PresenceStoreConfig;
+}
+
+/** The server's configuration put in each port's terms: a production backend where its variable is set, the embedded one otherwise. */
+export function storeConfigs(config: Config): StoreConfigs {
+  return {
+    objects: config.s3 ? { driver: 's3', ...config.s3 } : { driver: 'fs', root: path.join(config.dataDir, 'objects') },
+    metadata: config.databaseUrl ? { driver: 'postgres', url: config.databaseUrl } : { driver: 'sqlite', file: path.join(config.dataDir, 'augur.sqlite') },
+    presence: config.redisUrl ? { driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix } : { driver: 'memory' },
+  };
+}
 
 /** Opens the three stores the configuration names and runs pending migrations. */
 export async function openStores(config: Config, logger: Logger): Promise<Stores> {
   const backends = describeBackends(config);
   logger.info({ backends }, `backends: objects=${backends.objects}; metadata=${backends.metadata}; presence=${backends.presence}`);
-  const objects = await createObjectStore(config);
-  const metadata = createMetadataStore(config);
-  const presence = createPresenceStore(config);
+  const configs = storeConfigs(config);
+  const stores: Stores = {
+    objects: await createObjectStore(configs.objects),
+    metadata: createMetadataStore(configs.metadata),
+    presence: createPresenceStore(configs.presence),
+  };
   try {
-    await metadata.migrate();
+    await stores.metadata.migrate();
   } catch (err) {
-    await Promise.allSettled([objects.close(), metadata.close(), presence.close()]);
+    await closeStores(stores);
     throw err;
   }
-  return { objects, metadata, presence };
+  return stores;
 }
 
-/** Builds the per-process services around the stores. */
-export async function createContext(config: Config, logger: Logger, stores: Stores, now: () => number = Date.now): Promise<AppContext> {
+/** Closes every store; one failing to close does not keep the others open. */
+export async function closeStores(stores: Stores): Promise<void> {
+  await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
+}
+
+/**
+ * Builds the per-process services around the stores. `gc` is for a serving process only (see
+ * server/http/upload-memory.ts): without it uploads leave their buffers to V8's own schedule.
+ */
+export async function createContext(config: Config, logger: Logger, stores: Stores, now: () => number = Date.now, gc?: Gc): Promise<AppContext> {
   const dsnCache = new DsnCache(stores.metadata, stores.presence, logger, now);
   await dsnCache.start();
-  // Expired sessions are refused on read already; sweeping them keeps the table small.
-  let lastSweep = 0;
-  const sweepSessions = async () => {
-    if (now() - lastSweep < SESSION_SWEEP_MS) return;
-    lastSweep = now();
-    await stores.metadata.deleteExpiredSessions(lastSweep);
-  };
   const tokenUse = new LastUsedBatch((batch) => stores.metadata.touchReadTokens(batch));
-  const runIndex = new RunIndexWriter(stores.metadata, logger, [() => dsnCache.flush(), () => tokenUse.flush(), sweepSessions]);
+  const runIndex = new RunIndexWriter(stores.metadata, logger);
   runIndex.start();
+  const housekeeping = new Housekeeping({ metadata: stores.metadata, dsnCache, tokenUse, logger, now });
+  housekeeping.start();
   const commands = new CommandHub(stores.metadata, stores.presence, logger, { holdMs: config.commandsHoldMs, recheckMs: config.commandsRecheckMs });
   await commands.start();
   return {
@@ -54,8 +76,10 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
     validator: new Validator(),
     dsnCache,
     runIndex,
+    housekeeping,
     appends: new Appender(stores.objects, stores.presence),
     tokenUse,
+    uploadMemory: new UploadMemory(gc),
     commands,
     now,
   };
@@ -66,5 +90,6 @@ export async function closeContext(ctx: AppContext): Promise<void> {
   ctx.commands.shutdown();
   await ctx.runIndex.stop().catch((err) => ctx.logger.warn({ err }, 'final run index flush failed'));
   await closeDiagnostics(ctx).catch((err) => ctx.logger.warn({ err }, 'could not stop the pixel worker'));
-  await Promise.allSettled([ctx.stores.objects.close(), ctx.stores.metadata.close(), ctx.stores.presence.close()]);
+  await ctx.housekeeping.stop();
+  await closeStores(ctx.stores);
 }

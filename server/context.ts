@@ -8,6 +8,8 @@ import type { DsnCache } from './services/dsn-cache.js';
 import type { RunIndexWriter } from './services/run-index.js';
 import type { Appender } from './services/appends.js';
 import type { LastUsedBatch } from './services/last-used.js';
+import type { Housekeeping } from './services/housekeeping.js';
+import type { UploadMemory } from './http/upload-memory.js';
 import type { CommandHub } from './services/commands.js';
 
 export interface Stores {
@@ -24,9 +26,13 @@ export interface AppContext {
   validator: Validator;
   dsnCache: DsnCache;
   runIndex: RunIndexWriter;
+  /** Credentials' last use and the session sweep. */
+  housekeeping: Housekeeping;
   appends: Appender;
   /** Read tokens' last use, written in batches. */
   tokenUse: LastUsedBatch;
+  /** Returns upload buffers promptly in a serving process. */
+  uploadMemory: UploadMemory;
   /** The intervention channel: issued commands and held polls. */
   commands: CommandHub;
   /** Injected so tests can move time without sleeping. */

@@ -4,6 +4,7 @@ import { closeContext, createContext, openStores } from './bootstrap.js';
 import { loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { TenantAdmin } from './services/tenants.js';
+import { exposeGc } from './http/upload-memory.js';
 
 /** In-flight requests get this long after SIGTERM; the process is gone well before 10 s. */
 const DRAIN_MS = 7_000;
@@ -13,7 +14,7 @@ const HARD_STOP_MS = 9_500;
 export async function serve(config: Config = loadConfig(), logger: Logger = createLogger(config.logLevel)): Promise<Server> {
   const stores = await openStores(config, logger);
   await new TenantAdmin(stores.metadata, config).bootstrap(config, logger, (text) => process.stderr.write(text));
-  const ctx = await createContext(config, logger, stores);
+  const ctx = await createContext(config, logger, stores, Date.now, exposeGc());
   const app = createApp(ctx);
   const server = app.listen(config.port, config.host);
   // Explicit timeouts: slow clients cannot hold sockets forever; keep-alive outlives the load balancer's.

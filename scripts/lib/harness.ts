@@ -3,6 +3,10 @@ import net from 'node:net';
 import { crc32 } from 'node:zlib';
 import { Redis } from 'ioredis';
 
+/** The Postgres (admin database; each test file or benchmark creates its own) and Redis the tests and benchmarks use. */
+export const TEST_PG_URL = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const TEST_REDIS_URL = process.env.AUGUR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
 /** A port nothing listens on right now, on loopback. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

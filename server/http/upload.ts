@@ -5,7 +5,7 @@ import multer, { MulterError, type StorageEngine } from 'multer';
 import type { ObjectStore } from '../../storage/objects/index.js';
 import { TooLargeError } from '../../storage/objects/index.js';
 import { ApiError } from '../errors.js';
-import { countUploadBytes } from './reclaim.js';
+import type { UploadMemory } from './upload-memory.js';
 
 /**
  * Screenshot uploads: multipart parsed by multer, the `image` part streamed straight into the
@@ -39,16 +39,20 @@ export function pngHeadProblem(head: Buffer): string | undefined {
   return undefined;
 }
 
-/** Holds back the first 33 bytes until they pass pngHeadProblem, then passes everything through (counted for reclaim.ts). */
+/** Holds back the first 33 bytes until they pass pngHeadProblem, then passes everything through (counted for `memory`). */
 export class PngHeadCheck extends Transform {
   private head: Buffer[] = [];
   private headLength = 0;
   private received = 0;
   private checked = false;
 
+  constructor(private readonly memory?: UploadMemory) {
+    super();
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.received += chunk.length;
-    countUploadBytes(chunk.length, this.received);
+    this.memory?.count(chunk.length, this.received);
     if (this.checked) return cb(null, chunk);
     this.head.push(chunk);
     this.headLength += chunk.length;
@@ -75,6 +79,7 @@ export interface PngStorageOptions {
   maxBytes: number;
   /** The object key for this request's image (from its authenticated tenant and path). */
   key: (req: Request) => string;
+  memory?: UploadMemory;
 }
 
 /**
@@ -98,7 +103,7 @@ export class PngObjectStorage implements StorageEngine {
       return cb(err);
     }
     let clientFault = false;
-    const check = new PngHeadCheck();
+    const check = new PngHeadCheck(this.opts.memory);
     // pipe() forwards data, not errors: an aborted request must fail the write.
     file.stream.once('error', (err) => {
       clientFault = true;

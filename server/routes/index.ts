@@ -1,7 +1,7 @@
 import type { RouteDef } from '../http/route.js';
 import { healthRoutes } from './health.js';
 import { ingestRoutes } from './ingest/index.js';
-import { readSideRoutes } from './runs/read-side.js';
+import { userRoutes } from './user-routes.js';
 
 /** Every API route; the contract tests compare this table with the OpenAPI document. */
-export const ROUTES: RouteDef[] = [...healthRoutes, ...ingestRoutes, ...readSideRoutes];
+export const ROUTES: RouteDef[] = [...healthRoutes, ...ingestRoutes, ...userRoutes];

@@ -75,11 +75,6 @@ export function relative(keys: BundleKeys, key: string): string {
   return key.slice(keys.prefix.length);
 }
 
-/**
- * Runs one run write with its heartbeat stamp started in the same tick (with Redis, both leave in
- * one pipeline), then records the run in the batched index: a call for a run whose manifest has
- * not arrived yet creates the run when the index flushes.
- */
 /** Starts the heartbeat stamp of an ingest call on a run (see stampHeartbeat): best effort, never rejects. */
 export function startRunStamp(ctx: AppContext, req: Request, target: RunWrite, lastEvent: string): Promise<string | undefined> {
   return stampHeartbeat(ctx, req, target.auth, fallbackClientId(req, target.auth), false, {
@@ -89,6 +84,11 @@ export function startRunStamp(ctx: AppContext, req: Request, target: RunWrite, l
   });
 }
 
+/**
+ * Runs one run write with its heartbeat stamp started in the same tick (with Redis, both leave in
+ * one pipeline), then records the run in the batched index: a call for a run whose manifest has
+ * not arrived yet creates the run when the index flushes.
+ */
 export async function ingestRunWrite<T>(
   ctx: AppContext,
   req: Request,

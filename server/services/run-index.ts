@@ -35,7 +35,6 @@ export class RunIndexWriter {
   constructor(
     private readonly metadata: MetadataStore,
     private readonly logger: Logger,
-    private readonly extraFlush: Array<() => Promise<void>> = [],
   ) {}
 
   start(intervalMs = RUN_INDEX_FLUSH_MS): void {
@@ -56,7 +55,6 @@ export class RunIndexWriter {
       this.pending = new Map();
       try {
         if (batch.length) await this.metadata.touchRuns(batch);
-        for (const f of this.extraFlush) await f();
       } catch (err) {
         // Keep the facts for the next attempt, under anything newer that arrived meanwhile. The
         // iteration counts were not written, so they are added back.

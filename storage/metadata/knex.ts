@@ -8,6 +8,7 @@ import type {
   ChildrenSummary,
   Dsn,
   ManifestFields,
+  MetadataStoreConfig,
   MetadataStore,
   ReadToken,
   RunCommand,
@@ -26,18 +27,19 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 const MIGRATION_LOCK_ID = 4_211_337; // pg advisory lock key shared by every replica
 
-export function createKnex(opts: { databaseUrl?: string; sqliteFile?: string }): Knex {
-  if (opts.databaseUrl) {
+export function createKnex(config: MetadataStoreConfig): Knex {
+  if (config.driver === 'postgres') {
+    const statementMs = config.statementTimeoutMs ?? 15_000;
     return knexFactory({
       client: 'pg',
-      connection: { connectionString: opts.databaseUrl, connectionTimeoutMillis: 5_000, statement_timeout: 15_000, query_timeout: 20_000 },
-      pool: { min: 0, max: 10, acquireTimeoutMillis: 10_000 },
+      connection: { connectionString: config.url, connectionTimeoutMillis: 5_000, statement_timeout: statementMs, query_timeout: statementMs + 5_000 },
+      pool: { min: 0, max: config.poolMax ?? 10, acquireTimeoutMillis: 10_000 },
       acquireConnectionTimeout: 10_000,
     });
   }
   return knexFactory({
     client: 'better-sqlite3',
-    connection: { filename: opts.sqliteFile ?? ':memory:', options: { timeout: 5_000 } } as Knex.Sqlite3ConnectionConfig,
+    connection: { filename: config.file, options: { timeout: 5_000 } } as Knex.Sqlite3ConnectionConfig,
     useNullAsDefault: true,
     pool: {
       min: 1,
@@ -184,7 +186,7 @@ export class KnexMetadataStore implements MetadataStore {
     };
   }
 
-  async getDsn(id: string): Promise<Dsn | undefined> {
+  private async dsnById(id: string): Promise<Dsn | undefined> {
     return (await this.db('dsns').where({ id }).first()) ?? undefined;
   }
 
@@ -196,7 +198,7 @@ export class KnexMetadataStore implements MetadataStore {
     const q = this.db('dsns').where({ id }).whereNull('revoked_at');
     if (tenantId) q.andWhere({ tenant_id: tenantId });
     await q.update({ revoked_at: Date.now() });
-    const row = await this.getDsn(id);
+    const row = await this.dsnById(id);
     return row && (!tenantId || row.tenant_id === tenantId) ? row : undefined;
   }
 

@@ -211,7 +211,6 @@ export interface MetadataStore {
   createDsn(d: Omit<Dsn, 'created_at' | 'last_used_at' | 'revoked_at'>): Promise<Dsn>;
   /** The key's row joined with its tenant, revoked or not (the caller decides). */
   findDsnByHash(hash: string): Promise<{ dsn: Dsn; tenant: Tenant } | undefined>;
-  getDsn(id: string): Promise<Dsn | undefined>;
   listDsns(tenantId: string): Promise<Dsn[]>;
   revokeDsn(id: string, tenantId?: string): Promise<Dsn | undefined>;
   /** Batched from memory so ingest never writes per request. */
@@ -250,3 +249,15 @@ export interface MetadataStore {
   /** One roll-up per parent that has children. */
   summarizeChildren(tenantId: string, parentIds: string[]): Promise<ChildrenSummary[]>;
 }
+
+/** What createMetadataStore() opens: a SQLite file (one process), or Postgres shared by every replica. */
+export type MetadataStoreConfig =
+  | { driver: 'sqlite'; file: string }
+  | {
+      driver: 'postgres';
+      url: string;
+      /** Pool size per process (default 10). */
+      poolMax?: number;
+      /** Per-statement limit, ms (default 15,000). */
+      statementTimeoutMs?: number;
+    };

@@ -1,15 +1,13 @@
-import path from 'node:path';
-import type { Config } from '../../server/config.js';
 import { FsObjectStore } from './fs.js';
 import { S3ObjectStore } from './s3.js';
-import type { ObjectStore } from './types.js';
+import type { ObjectStore, ObjectStoreConfig } from './types.js';
 
 export * from './types.js';
 
-/** S3 when a bucket is configured (every replica must see the same objects); files otherwise. */
-export async function createObjectStore(config: Pick<Config, 's3' | 'dataDir'>): Promise<ObjectStore> {
-  if (config.s3) return new S3ObjectStore(config.s3);
-  const store = new FsObjectStore(path.join(config.dataDir, 'objects'));
+/** Opens the object store the config names; the file store creates its root. */
+export async function createObjectStore(config: ObjectStoreConfig): Promise<ObjectStore> {
+  if (config.driver === 's3') return new S3ObjectStore(config);
+  const store = new FsObjectStore(config.root);
   await store.init();
   return store;
 }

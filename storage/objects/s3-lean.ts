@@ -1,25 +1,27 @@
 /**
- * Lean S3 writes (PutObject and the multipart upload calls), HeadObject and ListObjectsV2
- * (trace.json HEADs the trace and lists a run's steps on every read).
+ * The S3 client: every request the store makes (PutObject, the multipart upload calls, GetObject,
+ * HeadObject, ListObjectsV2, DeleteObject, HeadBucket) and presigned GET URLs, built and signed here.
  *
- * Why: the AWS SDK v3 spends about 1.3–2 ms of CPU on every send() — it resolves the middleware
- * stack, evaluates the S3 endpoint rule set, runs checksum and retry plumbing — before a byte goes
- * out. On the ingest hot path that is more than the rest of the request. Here we build the request
- * ourselves, sign it with the SDK's own SigV4 signer and the SDK client's own credential provider
- * (env, profile, instance profile, IRSA, with their refresh), and send it over a keep-alive agent.
- * Bodies go out as the chunk lists they arrived in: lib-storage would copy each part into one
- * buffer first, and on a 5 MB screenshot that copy (fresh pages, faulted in) costs more than the
- * signature. For listings the SDK's generic XML deserialiser costs ~17 ms of CPU per 500 keys; the
- * flat ListObjectsV2 answer is read here directly. GETs, deletes and presigning stay on the SDK,
- * and so does everything when the environment asks for endpoint rules only the SDK follows.
+ * Why not the AWS SDK's S3Client: it spends about 1.3–2 ms of CPU on every send() (middleware stack,
+ * the S3 endpoint rule set, checksum and retry plumbing) before a byte goes out, more than the rest of
+ * an ingest request, and its XML deserialiser costs ~17 ms of CPU per 500 listed keys. Requests are
+ * signed with the SDK's own SigV4 signer (@smithy/signature-v4) and credentials come from the SDK's
+ * default provider chain (@aws-sdk/credential-provider-node: env, profile, SSO, instance profile,
+ * IRSA, with their refresh: not ours to rewrite). Failures are raised as the SDK's
+ * S3ServiceException (name = the S3 error code, $metadata.httpStatusCode), the one error type
+ * callers check; that class is all this file takes from @aws-sdk/client-s3. Bodies go out as the
+ * chunk lists they are given, over a keep-alive agent. Addressing follows the endpoint, region and
+ * path-style settings only: nothing is read from the environment here.
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
 import { S3ServiceException } from '@aws-sdk/client-s3';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { SignatureV4 } from '@smithy/signature-v4';
+import type { S3Credentials } from './types.js';
 
 export interface LeanS3Options {
   bucket: string;
@@ -27,7 +29,10 @@ export interface LeanS3Options {
   /** Unset: AWS (https://s3.{region}.amazonaws.com). */
   endpoint?: string;
   forcePathStyle: boolean;
-  agents: { http: http.Agent; https: https.Agent };
+  /** Static credentials; unset: the AWS default provider chain. */
+  credentials?: S3Credentials;
+  /** Keep-alive agents (one pair per store by default). */
+  agents?: { http: http.Agent; https: https.Agent };
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;
   maxAttempts?: number;
@@ -116,6 +121,8 @@ interface Answer {
   requestId?: string;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
+  /** A streamed 2xx answer's body (GetObject); `body` is then empty. */
+  stream?: http.IncomingMessage;
 }
 
 /** What HeadObject tells about an object. */
@@ -137,16 +144,16 @@ export class LeanS3 {
   private readonly requestMs: number;
   private readonly attempts: number;
   private readonly base: BucketBase;
+  private readonly agents: { http: http.Agent; https: https.Agent };
 
-  constructor(
-    client: S3Client,
-    private readonly o: LeanS3Options,
-  ) {
-    this.signer = new SignatureV4({ service: 's3', region: o.region, credentials: () => client.config.credentials(), sha256: Sha256, uriEscapePath: false });
+  constructor(private readonly o: LeanS3Options) {
+    const credentials = o.credentials ? async () => o.credentials! : defaultProvider();
+    this.signer = new SignatureV4({ service: 's3', region: o.region, credentials, sha256: Sha256, uriEscapePath: false });
     this.connectMs = o.connectTimeoutMs ?? 5_000;
     this.requestMs = o.requestTimeoutMs ?? 60_000;
     this.attempts = o.maxAttempts ?? 3;
     this.base = bucketBase(o);
+    this.agents = o.agents ?? { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
   }
 
   /** PUTs body (one buffer or a list of chunks, sent as they are) to key (the full S3 key, prefix included); resolves with the ETag. */
@@ -185,14 +192,7 @@ export class LeanS3 {
 
   /** HeadObject (trace.json HEADs the trace on every read); a missing object is an S3ServiceException with status 404. */
   async head(key: string): Promise<HeadAnswer> {
-    const answer = await this.request('HeadObject', 'HEAD', key, {}, undefined, {});
-    const h = answer.headers;
-    return {
-      size: Number(h['content-length'] ?? 0),
-      etag: answer.etag ?? '""',
-      lastModified: h['last-modified'] ? new Date(h['last-modified']) : new Date(0),
-      contentType: h['content-type'],
-    };
+    return headAnswer(await this.request('HeadObject', 'HEAD', key, {}, undefined, {}));
   }
 
   /**
@@ -203,6 +203,46 @@ export class LeanS3 {
     const query: Record<string, string> = { 'list-type': '2', prefix, ...(token ? { 'continuation-token': token } : {}) };
     const answer = await this.request('ListObjectsV2', 'GET', '', query, undefined, {}, prefix);
     return parseListing(answer.body.toString('utf8'));
+  }
+
+  /** GetObject, its body streamed; a missing object is an S3ServiceException with status 404. */
+  async get(key: string): Promise<{ info: HeadAnswer; body: Readable }> {
+    const answer = await this.request('GetObject', 'GET', key, {}, undefined, {}, key, false, true);
+    return { info: headAnswer(answer), body: answer.stream! };
+  }
+
+  /** DeleteObject (S3 answers 204 for a missing key too). */
+  async delete(key: string): Promise<void> {
+    await this.request('DeleteObject', 'DELETE', key, {}, undefined, {});
+  }
+
+  /** HeadBucket: the readiness check. */
+  async headBucket(): Promise<void> {
+    await this.request('HeadBucket', 'HEAD', '', {}, undefined, {}, '');
+  }
+
+  /**
+   * A presigned GET URL (SigV4 query signing with UNSIGNED-PAYLOAD, as the SDK's presigner does),
+   * on `endpoint` when given (the one browsers reach), else the store's own.
+   */
+  async presignGet(key: string, ttlSeconds: number, opts: { endpoint?: string; contentType?: string } = {}): Promise<string> {
+    const base = opts.endpoint ? bucketBase({ ...this.o, endpoint: opts.endpoint }) : this.base;
+    const t = withKey(base, key);
+    const query: Record<string, string> = opts.contentType ? { 'response-content-type': opts.contentType } : {};
+    const signed = await this.signer.presign(
+      { method: 'GET', protocol: t.protocol, hostname: t.hostname, port: t.port, path: t.path, query, headers: { host: t.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } },
+      { expiresIn: ttlSeconds },
+    );
+    const qs = Object.entries(signed.query ?? {})
+      .map(([k, v]) => `${encodeKey(k)}=${encodeKey(String(v)).replace(/\//g, '%2F')}`)
+      .join('&');
+    return `${t.protocol}//${t.host}${t.path}?${qs}`;
+  }
+
+  close(): void {
+    if (this.o.agents) return; // shared agents belong to whoever made them
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   /**
@@ -220,6 +260,7 @@ export class LeanS3 {
     extra: Record<string, string>,
     where = key,
     inBodyErrors = false,
+    stream = false,
   ): Promise<Answer> {
     const t = withKey(this.base, key);
     const qs = Object.entries(query)
@@ -227,14 +268,14 @@ export class LeanS3 {
       .join('&');
     const chunks = body === undefined ? [] : Buffer.isBuffer(body) ? [body] : body;
     const length = chunks.reduce((n, c) => n + c.length, 0);
-    const headers: Record<string, string> = { host: t.host, ...extra, 'x-amz-content-sha256': sha256Hex(chunks) };
+    const headers: Record<string, string> = { host: t.host, ...extra, 'x-amz-content-sha256': payloadHash(t.protocol, chunks) };
     if (body !== undefined) headers['content-length'] = String(length);
     for (let attempt = 1; ; attempt++) {
       let answer: Answer;
       try {
         // Signed per attempt: the date is part of the signature.
         const signed = await this.signer.sign({ method, protocol: t.protocol, hostname: t.hostname, port: t.port, path: t.path, query, headers });
-        answer = await this.send(t, signed.headers, chunks, method, qs ? `${t.path}?${qs}` : t.path);
+        answer = await this.send(t, signed.headers, chunks, method, qs ? `${t.path}?${qs}` : t.path, stream);
       } catch (err) {
         if (attempt < this.attempts && RETRY_CODES.has((err as NodeJS.ErrnoException).code ?? '')) {
           await backoff(attempt);
@@ -259,10 +300,10 @@ export class LeanS3 {
     }
   }
 
-  private send(t: Target, headers: Record<string, string>, chunks: readonly Buffer[], method: string, path: string): Promise<Answer> {
+  private send(t: Target, headers: Record<string, string>, chunks: readonly Buffer[], method: string, path: string, stream: boolean): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const mod = t.protocol === 'http:' ? http : https;
-      const agent = t.protocol === 'http:' ? this.o.agents.http : this.o.agents.https;
+      const agent = t.protocol === 'http:' ? this.agents.http : this.agents.https;
       const req = mod.request({ method, hostname: t.hostname, port: t.port, path, headers, agent });
       const fail = (message: string) => req.destroy(Object.assign(new Error(message), { code: 'ETIMEDOUT' }));
       const timer = setTimeout(() => fail(`S3 ${method} ${t.host}${path}: no answer in ${this.requestMs} ms`), this.requestMs);
@@ -277,6 +318,13 @@ export class LeanS3 {
         reject(err);
       });
       req.once('response', (res) => {
+        const status = res.statusCode ?? 0;
+        if (stream && status >= 200 && status < 300) {
+          // The caller reads the body: from here on only an idle socket times out.
+          clearTimeout(timer);
+          res.setTimeout(this.requestMs, () => res.destroy(Object.assign(new Error(`S3 ${method} ${t.host}${path}: body stalled for ${this.requestMs} ms`), { code: 'ETIMEDOUT' })));
+          return resolve({ status, etag: res.headers.etag, headers: res.headers, body: EMPTY, stream: res });
+        }
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.once('error', (err) => {
@@ -297,6 +345,13 @@ export class LeanS3 {
   }
 }
 
+const headAnswer = (a: Answer): HeadAnswer => ({
+  size: Number(a.headers['content-length'] ?? 0),
+  etag: a.etag ?? '""',
+  lastModified: a.headers['last-modified'] ? new Date(a.headers['last-modified']) : new Date(0),
+  contentType: a.headers['content-type'],
+});
+
 /** Full jitter on 100 ms × 2^n, as the SDK's standard retry strategy. */
 const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(20_000, 100 * 2 ** attempt)));
 
@@ -307,8 +362,23 @@ export interface ListedObject {
   lastModified: Date;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** A request body: one buffer, or chunks sent back to back. */
 export type Body = Buffer | readonly Buffer[];
+
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+/**
+ * What x-amz-content-sha256 says. Over TLS, UNSIGNED-PAYLOAD (as minio-go does): TLS already keeps
+ * the body from being altered on the way, and hashing costs ~3 ms of CPU per MB here, the largest
+ * per-byte cost of a screenshot upload. Over plain HTTP the signature is the only protection the
+ * body has, so it is hashed and signed.
+ */
+export function payloadHash(protocol: 'http:' | 'https:', chunks: readonly Buffer[]): string {
+  if (chunks.length === 0) return EMPTY_SHA256;
+  return protocol === 'https:' ? 'UNSIGNED-PAYLOAD' : sha256Hex(chunks);
+}
 
 function sha256Hex(chunks: readonly Buffer[]): string {
   const h = createHash('sha256');

@@ -1,118 +1,31 @@
-import http from 'node:http';
-import https from 'node:https';
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-  S3ServiceException,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { buffer } from 'node:stream/consumers';
-import { ByteLimit } from './limit.js';
-import { LeanS3, type ListedObject } from './s3-lean.js';
-import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type PutMeta, type PutResult } from './types.js';
+import { S3ServiceException } from '@aws-sdk/client-s3';
+import { LeanS3 } from './s3-lean.js';
+import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type ObjectStoreConfig, type PutMeta, type PutResult } from './types.js';
 
-export interface S3StoreOptions {
-  bucket: string;
-  region: string;
-  endpoint?: string;
-  /** The endpoint browsers reach, for presigned URLs (MinIO behind a different host name, say). */
-  publicEndpoint?: string;
-  forcePathStyle: boolean;
-  prefix: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
-}
+/** The s3 driver's config; `driver` may be left out when the store is built directly. */
+export type S3StoreOptions = Omit<Extract<ObjectStoreConfig, { driver: 's3' }>, 'driver'> & { driver?: 's3' };
 
 /**
- * Streams on the lean path go in parts of this size (S3 needs a body's length before its first
- * byte, so a part is held in memory; S3's minimum part is 5 MiB). 6 MiB: most screenshots are one
- * PutObject, and a 100 MB upload holds no more than 6 MiB of it at a time.
+ * A body goes in parts of this size (S3 needs a body's length before its first byte, so a part is
+ * held in memory; S3's minimum part is 5 MiB). 6 MiB: most screenshots are one PutObject, and a
+ * 100 MB upload holds no more than one part of it at a time.
  */
 export const STREAM_PART_BYTES = 6 * 1024 * 1024;
-// The SDK path (lib-storage): 5 MiB (S3's minimum) × 2 in flight bounds an upload's footprint.
-const PART_SIZE = 5 * 1024 * 1024;
-const QUEUE_SIZE = 2;
-const CONNECT_TIMEOUT_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 60_000;
-const MAX_ATTEMPTS = 3;
+/** Part buffers the store keeps between uploads (their pages stay resident: at most 4 × 6 MiB). */
+const IDLE_PARTS = 4;
 
-export interface S3Agents {
-  http: http.Agent;
-  https: https.Agent;
-}
-
-export const s3Agents = (): S3Agents => ({
-  http: new http.Agent({ keepAlive: true, maxSockets: 256 }),
-  https: new https.Agent({ keepAlive: true, maxSockets: 256 }),
-});
-
-/**
- * The S3 client settings Augur uses (also what the ingest benchmark's "direct" baseline uses).
- * Checksums only when an operation requires one: S3 still verifies the signed payload SHA-256, and the
- * default per-request CRC32 (computed in JS) costs CPU on every upload.
- */
-export function s3ClientConfig(
-  opts: Pick<S3StoreOptions, 'region' | 'endpoint' | 'forcePathStyle' | 'credentials'>,
-  agents: S3Agents = s3Agents(),
-): S3ClientConfig {
-  return {
-    region: opts.region,
-    endpoint: opts.endpoint,
-    forcePathStyle: opts.forcePathStyle,
-    credentials: opts.credentials,
-    maxAttempts: MAX_ATTEMPTS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: CONNECT_TIMEOUT_MS,
-      requestTimeout: REQUEST_TIMEOUT_MS,
-      httpAgent: agents.http,
-      httpsAgent: agents.https,
-    }),
-  };
-}
-
-/** Endpoint settings from the environment that only the SDK's endpoint rules know: leave those to the SDK. */
-const sdkOnlyEndpointEnv = (env: NodeJS.ProcessEnv) =>
-  Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || env.AWS_USE_FIPS_ENDPOINT === 'true' || env.AWS_USE_DUALSTACK_ENDPOINT === 'true');
-
+/** Objects in one S3 bucket (under a key prefix), every request made by the lean signed client. */
 export class S3ObjectStore implements ObjectStore {
   readonly kind = 's3' as const;
-  readonly client: S3Client;
-  private readonly publicClient: S3Client;
+  private readonly s3: LeanS3;
   private readonly prefix: string;
-  /** Undefined when the environment asks for endpoint rules the lean path does not follow. */
-  private readonly lean?: LeanS3;
+  private readonly idleParts: Buffer[] = [];
 
   constructor(private readonly opts: S3StoreOptions) {
-    const agents = s3Agents();
-    this.client = new S3Client(s3ClientConfig(opts, agents));
-    this.publicClient = opts.publicEndpoint ? new S3Client({ ...s3ClientConfig(opts, agents), endpoint: opts.publicEndpoint }) : this.client;
+    this.s3 = new LeanS3({ ...opts, connectTimeoutMs: 5_000, requestTimeoutMs: 60_000, maxAttempts: 3 });
     this.prefix = opts.prefix ? `${opts.prefix.replace(/\/+$/, '')}/` : '';
-    if (!sdkOnlyEndpointEnv(process.env)) {
-      this.lean = new LeanS3(this.client, {
-        bucket: opts.bucket,
-        region: opts.region,
-        endpoint: opts.endpoint,
-        forcePathStyle: opts.forcePathStyle,
-        agents,
-        connectTimeoutMs: CONNECT_TIMEOUT_MS,
-        requestTimeoutMs: REQUEST_TIMEOUT_MS,
-        maxAttempts: MAX_ATTEMPTS,
-      });
-    }
-  }
-
-  /** Which path put() takes: the lean requests, or the SDK where the environment asks for its endpoint rules (for tests). */
-  get putPath(): 'lean' | 'sdk' {
-    return this.lean ? 'lean' : 'sdk';
   }
 
   private key(key: string): string {
@@ -122,98 +35,94 @@ export class S3ObjectStore implements ObjectStore {
 
   async put(key: string, body: Readable | Buffer | string, meta: PutMeta): Promise<PutResult> {
     const Key = this.key(key);
-    if (typeof body === 'string' || Buffer.isBuffer(body)) {
-      const buf = typeof body === 'string' ? Buffer.from(body) : body;
-      if (meta.maxBytes !== undefined && buf.length > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
-      if (this.lean) return this.putLean(key, Key, [buf], meta, false);
-      const upload = new Upload({ client: this.client, params: { Bucket: this.opts.bucket, Key, Body: buf, ContentType: meta.contentType }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
-      const out = await upload.done();
-      return { key, size: buf.length, etag: out.ETag };
-    }
-    if (this.lean) return this.putLean(key, Key, body, meta, true);
-    const limit = new ByteLimit(meta.maxBytes);
-    body.on('error', (err) => limit.destroy(err));
-    body.pipe(limit);
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.opts.bucket, Key, Body: limit, ContentType: meta.contentType },
-      partSize: PART_SIZE,
-      queueSize: QUEUE_SIZE,
-      leavePartsOnError: false,
+    if (typeof body !== 'string' && !Buffer.isBuffer(body)) return this.putStream(key, Key, body, meta);
+    const buf = typeof body === 'string' ? Buffer.from(body) : body;
+    if (meta.maxBytes !== undefined && buf.length > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
+    if (buf.length <= STREAM_PART_BYTES) return { key, size: buf.length, etag: await this.s3.put(Key, buf, meta.contentType) };
+    // Longer than a part: a multipart upload of views of the buffer itself.
+    return this.multipart(key, Key, meta, async (send) => {
+      for (let off = 0; off < buf.length; off += STREAM_PART_BYTES) await send([buf.subarray(off, Math.min(buf.length, off + STREAM_PART_BYTES))]);
+      return buf.length;
     });
-    // The SDK reads the body with an async iterator; make sure an error upstream ends the upload.
-    const failed = new Promise<never>((_, reject) => limit.once('error', reject));
-    failed.catch(() => upload.abort().catch(() => undefined));
-    const out = await Promise.race([upload.done(), failed]);
-    return { key, size: limit.bytes, etag: out.ETag };
   }
 
   /**
-   * A body in parts of STREAM_PART_BYTES, read no further while a part uploads, so a streamed upload
-   * holds about one part in memory whatever its size. A body of at most one part is one PutObject
-   * of the chunks as they arrived (no copy: most screenshots end there). A longer one is a multipart
-   * upload, aborted on any failure, so a failed upload leaves the previous object as it was. A
-   * stream's later parts are copied into one reused buffer as they arrive (`copyParts`): the arriving
-   * chunks then die young, where chunks held for a whole part would outlive two young-generation
-   * collections and wait for a full one (see server/http/reclaim.ts). An in-memory body is cut into
-   * views of itself instead.
+   * A stream in parts of STREAM_PART_BYTES, copied as it arrives into one part buffer that every
+   * part of the upload reuses, taken from a small pool kept by the store. Nothing more is read while
+   * a part uploads (the next chunk is pulled only then, so the socket's own flow control holds the
+   * client back): an upload holds one part in memory whatever its size, and each arriving chunk is
+   * garbage at once, while it is young and cheap to collect (held until its part was sent, the
+   * chunks of a 5 MB screenshot outlived young collections and cost full ones). A body of at most
+   * one part is one PutObject; a longer one is a multipart upload.
    */
-  private async putLean(key: string, Key: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, meta: PutMeta, copyParts: boolean): Promise<PutResult> {
-    const lean = this.lean!;
-    let chunks: Buffer[] = [];
-    let part: Buffer | undefined;
+  private async putStream(key: string, Key: string, body: AsyncIterable<Buffer>, meta: PutMeta): Promise<PutResult> {
+    const it = body[Symbol.asyncIterator]();
+    const part = this.idleParts.pop() ?? Buffer.allocUnsafeSlow(STREAM_PART_BYTES);
     let pending = 0;
     let size = 0;
     let uploadId: string | undefined;
     const etags: string[] = [];
-    const flush = async (bytes: Buffer[]) => {
-      uploadId ??= await lean.createMultipart(Key, meta.contentType);
-      etags.push(await lean.uploadPart(Key, uploadId, etags.length + 1, bytes));
-      chunks = [];
+    const sendPart = async () => {
+      uploadId ??= await this.s3.createMultipart(Key, meta.contentType);
+      etags.push(await this.s3.uploadPart(Key, uploadId, etags.length + 1, part.subarray(0, pending)));
       pending = 0;
-      if (copyParts) part ??= Buffer.allocUnsafe(STREAM_PART_BYTES);
     };
     try {
-      for await (const chunk of body) {
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        const chunk = r.value;
         size += chunk.length;
         if (meta.maxBytes !== undefined && size > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
         for (let off = 0; off < chunk.length; ) {
           // A full part goes only once more bytes follow: a body of exactly one part stays one PutObject.
-          if (pending === STREAM_PART_BYTES) await flush(part ? [part] : chunks);
-          const n = Math.min(STREAM_PART_BYTES - pending, chunk.length - off);
-          if (part) chunk.copy(part, pending, off, off + n);
-          else chunks.push(n === chunk.length ? chunk : chunk.subarray(off, off + n));
+          if (pending === STREAM_PART_BYTES) await sendPart();
+          const n = chunk.copy(part, pending, off);
           pending += n;
           off += n;
         }
       }
-      const rest = part ? [part.subarray(0, pending)] : chunks;
       let etag: string;
-      if (uploadId === undefined) etag = await lean.put(Key, rest, meta.contentType);
+      if (uploadId === undefined) etag = await this.s3.put(Key, part.subarray(0, pending), meta.contentType);
       else {
-        etags.push(await lean.uploadPart(Key, uploadId, etags.length + 1, rest));
-        etag = await lean.completeMultipart(Key, uploadId, etags);
+        await sendPart();
+        etag = await this.s3.completeMultipart(Key, uploadId, etags);
       }
+      if (this.idleParts.length < IDLE_PARTS) this.idleParts.push(part);
       return { key, size, etag };
     } catch (err) {
-      if (uploadId !== undefined) await lean.abortMultipart(Key, uploadId).catch(() => undefined);
+      // The part is dropped, not pooled: a request that failed mid-send may still hold it.
+      if (uploadId !== undefined) await this.s3.abortMultipart(Key, uploadId).catch(() => undefined);
+      await it.return?.(); // as for-await does: a stream read no further is destroyed
+      throw err;
+    }
+  }
+
+  /**
+   * One multipart upload: `fill` sends the parts in order through `send` and resolves with the byte
+   * count. Any failure aborts the upload, so a failed put leaves the previous object as it was.
+   */
+  private async multipart(
+    key: string,
+    Key: string,
+    meta: PutMeta,
+    fill: (send: (part: Buffer[]) => Promise<void>) => Promise<number>,
+  ): Promise<PutResult> {
+    const uploadId = await this.s3.createMultipart(Key, meta.contentType);
+    const etags: string[] = [];
+    try {
+      const size = await fill(async (part) => {
+        etags.push(await this.s3.uploadPart(Key, uploadId, etags.length + 1, part));
+      });
+      return { key, size, etag: await this.s3.completeMultipart(Key, uploadId, etags) };
+    } catch (err) {
+      await this.s3.abortMultipart(Key, uploadId).catch(() => undefined);
       throw err;
     }
   }
 
   async get(key: string): Promise<{ info: ObjectInfo; body: Readable } | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
-      return {
-        info: {
-          key,
-          size: out.ContentLength ?? 0,
-          etag: out.ETag ?? '""',
-          lastModified: out.LastModified ?? new Date(0),
-          contentType: out.ContentType,
-        },
-        body: out.Body as Readable,
-      };
+      const { info, body } = await this.s3.get(this.key(key));
+      return { info: { key, ...info }, body };
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -222,15 +131,12 @@ export class S3ObjectStore implements ObjectStore {
 
   async getBuffer(key: string): Promise<Buffer | undefined> {
     const obj = await this.get(key);
-    if (!obj) return undefined;
-    return buffer(obj.body);
+    return obj ? buffer(obj.body) : undefined;
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
-      if (this.lean) return { key, ...(await this.lean.head(this.key(key))) };
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
-      return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? '""', lastModified: out.LastModified ?? new Date(0), contentType: out.ContentType };
+      return { key, ...(await this.s3.head(this.key(key))) };
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -241,7 +147,7 @@ export class S3ObjectStore implements ObjectStore {
     let token: string | undefined;
     const full = this.prefix + prefix;
     do {
-      const page = this.lean ? await this.lean.listPage(full, token) : await this.sdkListPage(full, token);
+      const page = await this.s3.listPage(full, token);
       const items = page.items.map((o) => ({ ...o, key: o.key.slice(this.prefix.length) }));
       // S3 lists in UTF-8 binary order already; sorting keeps the contract even on servers that do not.
       items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -250,35 +156,23 @@ export class S3ObjectStore implements ObjectStore {
     } while (token);
   }
 
-  private async sdkListPage(prefix: string, token?: string): Promise<{ items: ListedObject[]; next?: string }> {
-    const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token }));
-    return {
-      items: (out.Contents ?? []).map((o) => ({ key: o.Key ?? '', size: o.Size ?? 0, etag: o.ETag ?? '""', lastModified: o.LastModified ?? new Date(0) })),
-      next: out.IsTruncated ? out.NextContinuationToken : undefined,
-    };
-  }
-
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
+    await this.s3.delete(this.key(key));
   }
 
-  async presignGet(key: string, ttlSeconds: number, contentType?: string): Promise<string> {
-    const cmd = new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key), ResponseContentType: contentType });
-    return getSignedUrl(this.publicClient, cmd, { expiresIn: ttlSeconds });
+  presignGet(key: string, ttlSeconds: number, contentType?: string): Promise<string> {
+    return this.s3.presignGet(this.key(key), ttlSeconds, { endpoint: this.opts.publicEndpoint, contentType });
   }
 
   async ping(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.opts.bucket }));
+    await this.s3.headBucket();
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
-    if (this.publicClient !== this.client) this.publicClient.destroy();
+    this.s3.close();
   }
 }
 
 function isMissing(err: unknown): boolean {
-  if (err instanceof S3ServiceException) return err.$metadata.httpStatusCode === 404 || err.name === 'NoSuchKey' || err.name === 'NotFound';
-  return false;
+  return err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === 'NoSuchKey' || err.name === 'NotFound');
 }
-

@@ -1,5 +1,30 @@
 import type { Readable } from 'node:stream';
 
+/** Static S3 credentials; without them the AWS default chain is used (env, profile, SSO, IMDS, IRSA). */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** What createObjectStore() opens: files under a root folder, or one S3 (or MinIO, LocalStack) bucket. */
+export type ObjectStoreConfig =
+  | { driver: 'fs'; root: string }
+  | {
+      driver: 's3';
+      bucket: string;
+      /** Unset: AWS (https://s3.{region}.amazonaws.com). */
+      endpoint?: string;
+      /** The endpoint browsers reach, for presigned URLs (MinIO behind another host name, say). */
+      publicEndpoint?: string;
+      region: string;
+      /** https://host/bucket/key instead of https://bucket.host/key (MinIO, LocalStack). */
+      forcePathStyle: boolean;
+      /** Key prefix inside the bucket, without slashes at either end ('' for none). */
+      prefix: string;
+      credentials?: S3Credentials;
+    };
+
 export interface ObjectInfo {
   key: string;
   size: number;

@@ -65,3 +65,6 @@ export const PRESENCE_TTL_MS = 60_000;
 export const APPEND_COUNTER_TTL_S = 7 * 86_400;
 /** How long an append's idempotency key is remembered (a client retrying after that appends again). */
 export const IDEMPOTENCY_TTL_S = 86_400;
+
+/** What createPresenceStore() opens: in-process state, or a Redis shared by every replica under one key prefix. */
+export type PresenceStoreConfig = { driver: 'memory' } | { driver: 'redis'; url: string; prefix: string };

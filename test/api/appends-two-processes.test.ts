@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStores } from '../../server/bootstrap.js';
+import { closeStores, openStores } from '../../server/bootstrap.js';
 import type { Stores } from '../../server/context.js';
 import { createLogger } from '../../server/logger.js';
 import { Appender } from '../../server/services/appends.js';
@@ -32,7 +32,7 @@ describe.skipIf(!productionAvailable())('appends across two server processes', (
 
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.stop('SIGKILL')));
-    await Promise.allSettled([stores?.objects.close(), stores?.metadata.close(), stores?.presence.close()]);
+    if (stores) await closeStores(stores);
     await backends?.cleanup();
   });
 

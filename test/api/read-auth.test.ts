@@ -163,7 +163,7 @@ describe.each(PROFILES)('sessions, read tokens and impersonation on %s backends'
       const runs = (await (await get(`${s.api}/runs`, minted.token)).json()) as { runs: Array<{ run_id: string }> };
       expect(runs.runs.map((x) => x.run_id)).toEqual(['run_of_a']);
       // Its last use is recorded in the next batched flush, not per request.
-      await s.ctx.runIndex.flush();
+      await s.ctx.housekeeping.flush();
       const used = (await (await get(`${s.api}/auth/tokens`, cookie)).json()) as { tokens: Array<{ id: string; last_used_at: string | null }> };
       expect(used.tokens.find((t) => t.id === minted.id)?.last_used_at).toBe(new Date(s.clock.now()).toISOString());
       // Writes and token management need a session.

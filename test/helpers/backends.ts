@@ -6,13 +6,12 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../server/config.js';
-import { deleteRedisPrefix as deleteRedisPrefixAt } from '../../scripts/lib/harness.js';
+import { deleteRedisPrefix as deleteRedisPrefixAt, TEST_PG_URL as PG_ADMIN_URL, TEST_REDIS_URL as REDIS_URL } from '../../scripts/lib/harness.js';
 
 export type Profile = 'embedded' | 'production';
 export const PROFILES: Profile[] = ['embedded', 'production'];
 
-export const PG_ADMIN_URL = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const REDIS_URL = process.env.AUGUR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export { PG_ADMIN_URL, REDIS_URL };
 export const S3_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 
 // The S3 SDK reads credentials from the environment, in this process and in spawned servers alike.

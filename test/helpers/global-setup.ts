@@ -2,8 +2,7 @@ import net from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { startFauxqs } from 'fauxqs';
 
-export const PG_ADMIN_URL = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const REDIS_URL = process.env.AUGUR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { TEST_PG_URL as PG_ADMIN_URL, TEST_REDIS_URL as REDIS_URL } from '../../scripts/lib/harness.js';
 
 function reachable(url: string): Promise<boolean> {
   const u = new URL(url);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/logger.js';
-import { openStores } from '../../server/bootstrap.js';
+import { closeStores, openStores, storeConfigs } from '../../server/bootstrap.js';
 import type { Stores } from '../../server/context.js';
 import { Appender, BUFFERED_READ_MAX, COMPACT_AFTER_CHUNKS } from '../../server/services/appends.js';
 import { createBackends, PROFILES, productionAvailable, rid, type TestBackends } from '../helpers/backends.js';
@@ -21,7 +21,7 @@ describe.each(PROFILES)('appends on %s backends', (profile) => {
   });
   afterAll(async () => {
     if (skip) return;
-    await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
+    await closeStores(stores);
     await backends.cleanup();
   });
 
@@ -107,7 +107,8 @@ describe.each(PROFILES)('appends on %s backends', (profile) => {
     await appender.read(key); // compacts
     // A fresh presence store knows nothing: the counter comes back from what the object store holds.
     const { createPresenceStore } = await import('../../storage/presence/index.js');
-    const fresh = createPresenceStore({ ...backends.config, redisPrefix: `${backends.config.redisPrefix}fresh-${rid(3)}:` });
+    const presence = storeConfigs(backends.config).presence;
+    const fresh = createPresenceStore(presence.driver === 'redis' ? { ...presence, prefix: `${presence.prefix}fresh-${rid(3)}:` } : presence);
     const other = new Appender(stores.objects, fresh);
     const r = await other.append(key, line(n), 1_000_000, 'application/x-ndjson');
     expect(r.seq).toBe(n + 1);

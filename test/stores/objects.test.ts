@@ -2,12 +2,12 @@ import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inject } from 'vitest';
 import { createObjectStore, TooLargeError, type ObjectStore } from '../../storage/objects/index.js';
 import { S3ObjectStore, STREAM_PART_BYTES } from '../../storage/objects/s3.js';
-import { LeanS3, objectTarget } from '../../storage/objects/s3-lean.js';
+import { LeanS3, objectTarget, payloadHash } from '../../storage/objects/s3-lean.js';
 import { createBucket, rid, S3_CREDENTIALS } from '../helpers/backends.js';
 import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
 import os from 'node:os';
@@ -41,11 +41,8 @@ describe.each(drivers)('object store contract: %s', (driver) => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'augur-objects-'));
     store =
       driver === 'fs'
-        ? await createObjectStore({ dataDir: dir })
-        : await createObjectStore({
-            dataDir: dir,
-            s3: { bucket: await createBucket(inject('s3Endpoint')), endpoint: inject('s3Endpoint'), region: 'us-east-1', forcePathStyle: true, prefix: `p-${rid()}` },
-          });
+        ? await createObjectStore({ driver: 'fs', root: path.join(dir, 'objects') })
+        : await createObjectStore({ driver: 's3', bucket: await createBucket(inject('s3Endpoint')), endpoint: inject('s3Endpoint'), region: 'us-east-1', forcePathStyle: true, prefix: `p-${rid()}` });
   });
   afterAll(async () => {
     await store.close();
@@ -172,7 +169,6 @@ describe('S3 store errors (fauxqs)', () => {
     const bucket = `augur-missing-${rid()}`;
     const store = new S3ObjectStore({ bucket, endpoint: inject('s3Endpoint'), region: 'us-east-1', forcePathStyle: true, prefix: '', credentials: S3_CREDENTIALS });
     try {
-      expect(store.putPath).toBe('lean');
       const err = await store.put('a/b.json', Buffer.from('{}'), { contentType: 'application/json' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(S3ServiceException);
       expect((err as S3ServiceException).name).toBe('NoSuchBucket');
@@ -265,7 +261,9 @@ describe('lean S3 PUT on the wire', () => {
       expect(info.etag).toBe('"abc123"');
     }
     // The verifier accepts the SDK's own requests for the same keys (so it is checking the right thing).
-    for (const key of odd) await store.client.send(new PutObjectCommand({ Bucket: 'wire-bucket', Key: `pre/${key}`, Body: Buffer.from('{}'), ContentType: 'application/json' }));
+    const sdkClient = new S3Client({ endpoint, region: 'eu-west-3', forcePathStyle: true, credentials: S3_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    for (const key of odd) await sdkClient.send(new PutObjectCommand({ Bucket: 'wire-bucket', Key: `pre/${key}`, Body: Buffer.from('{}'), ContentType: 'application/json' }));
+    sdkClient.destroy();
     expect(seen).toHaveLength(odd.length * 2);
     for (const s of seen) expect(s.verdict, `${s.url}`).toBeUndefined();
     const lean = seen.slice(0, odd.length);
@@ -339,7 +337,7 @@ describe('lean S3 PUT on the wire', () => {
     expect(seen.map((s) => `${s.method} ${s.url} ${s.verdict ?? 'signed'}`)).toEqual(['HEAD /wire-bucket/pre/h/1.json signed', 'HEAD /wire-bucket/pre/h/2.json signed']);
   });
 
-  it('sends a short stream as one signed PUT of its chunks', async () => {
+  it('sends a short stream as one signed PUT', async () => {
     await store.put('s/1.bin', Readable.from([Buffer.alloc(100, 1), Buffer.alloc(50, 2)]), { contentType: 'application/octet-stream' });
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ method: 'PUT', url: '/wire-bucket/pre/s/1.bin', verdict: undefined });
@@ -392,6 +390,48 @@ describe('lean S3 PUT on the wire', () => {
     expect(seen.map((s) => s.method)).toEqual(['POST', 'PUT', 'PUT', 'POST', 'POST']);
     for (const s of seen) expect(s.verdict, s.url).toBeUndefined();
   });
+
+  it('GETs, DELETEs and HEADs the bucket signed; a missing object is undefined', async () => {
+    script = [
+      (res) => res.writeHead(200, { etag: '"g1"', 'content-length': '5', 'last-modified': 'Sat, 28 Nov 2026 10:00:00 GMT', 'content-type': 'text/plain' }).end('hello'),
+      (res) => res.writeHead(404).end('<Error><Code>NoSuchKey</Code></Error>'),
+      (res) => res.writeHead(204).end(),
+      (res) => res.writeHead(200).end(),
+    ];
+    const got = await store.get('g/1.txt');
+    expect(got?.info).toEqual({ key: 'g/1.txt', size: 5, etag: '"g1"', lastModified: new Date('2026-11-28T10:00:00Z'), contentType: 'text/plain' });
+    expect((await collect(got!.body)).toString()).toBe('hello');
+    expect(await store.get('g/2.txt')).toBeUndefined();
+    await store.delete('g/1.txt');
+    await store.ping();
+    expect(seen.map((s) => `${s.method} ${s.url} ${s.verdict ?? 'signed'}`)).toEqual([
+      'GET /wire-bucket/pre/g/1.txt signed',
+      'GET /wire-bucket/pre/g/2.txt signed',
+      'DELETE /wire-bucket/pre/g/1.txt signed',
+      'HEAD /wire-bucket/ signed',
+    ]);
+  });
+
+  it('presigns a GET that verifies as a query-signed request', async () => {
+    const url = new URL(await store.presignGet('p/1.png', 300, 'image/png'));
+    expect(`${url.origin}${url.pathname}`).toBe(`${endpoint}/wire-bucket/pre/p/1.png`);
+    const q = url.searchParams;
+    expect(q.get('X-Amz-Algorithm')).toBe('AWS4-HMAC-SHA256');
+    expect(q.get('X-Amz-Expires')).toBe('300');
+    expect(q.get('X-Amz-SignedHeaders')).toBe('host');
+    expect(q.get('response-content-type')).toBe('image/png');
+    expect(q.get('X-Amz-Credential')).toMatch(/^test\/\d{8}\/eu-west-3\/s3\/aws4_request$/);
+    // Recompute the signature from the spec: canonical query sorted, payload UNSIGNED-PAYLOAD.
+    const strict = (v: string) => encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const query = [...q].filter(([k]) => k !== 'X-Amz-Signature').map(([k, v]) => `${strict(k)}=${strict(v)}`).sort().join('&');
+    const canonical = ['GET', url.pathname, query, `host:${url.host}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
+    const date = q.get('X-Amz-Date')!;
+    const scope = `${date.slice(0, 8)}/eu-west-3/s3/aws4_request`;
+    const toSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
+    const hmac = (k: string | Buffer, d: string) => createHmac('sha256', k).update(d).digest();
+    const key = hmac(hmac(hmac(hmac(`AWS4${S3_CREDENTIALS.secretAccessKey}`, date.slice(0, 8)), 'eu-west-3'), 's3'), 'aws4_request');
+    expect(q.get('X-Amz-Signature')).toBe(createHmac('sha256', key).update(toSign).digest('hex'));
+  });
 });
 
 describe('lean S3 PUT addressing', () => {
@@ -410,5 +450,63 @@ describe('lean S3 PUT addressing', () => {
     expect(t({ endpoint: 'http://10.0.0.5:9000' })).toBe('http://10.0.0.5:9000/my-bucket/a%20b/c.json');
     expect(t({ endpoint: 'https://storage.example.com', bucket: 'my.bucket' })).toBe('https://storage.example.com/my.bucket/a%20b/c.json');
     expect(t({ endpoint: 'https://gw.example.com/s3/', forcePathStyle: true })).toBe('https://gw.example.com/s3/my-bucket/a%20b/c.json');
+  });
+});
+
+/**
+ * What an S3-compatible server (MinIO, LocalStack) checks in the headers: the bucket in the Host
+ * (virtual-hosted) or in the path (path-style), the payload's SHA-256 in x-amz-content-sha256, and
+ * the configured region in the credential scope. A resolver sends every host name to loopback.
+ */
+describe('S3 requests as an S3-compatible server sees them', () => {
+  let server: http.Server;
+  let port: number;
+  let seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: Buffer }> = [];
+  const lookup = (_host: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4));
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks) });
+        res.writeHead(200, { etag: '"e"' }).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  afterEach(() => {
+    seen = [];
+  });
+
+  for (const forcePathStyle of [false, true]) {
+    it(`puts with the bucket in the ${forcePathStyle ? 'path (MinIO, LocalStack)' : 'host name (virtual-hosted)'}`, async () => {
+      const agents = { http: new http.Agent({ keepAlive: true, lookup } as http.AgentOptions), https: new (await import('node:https')).Agent() };
+      const s = new LeanS3({ bucket: 'aug-bucket', region: 'ap-south-1', endpoint: `http://s3.test:${port}`, forcePathStyle, credentials: S3_CREDENTIALS, agents });
+      const body = Buffer.from('{"a":1}');
+      await s.put('runs/r1/manifest.json', body, 'application/json');
+      agents.http.destroy();
+      const r = seen[0]!;
+      expect(r.headers.host).toBe(forcePathStyle ? `s3.test:${port}` : `aug-bucket.s3.test:${port}`);
+      expect(r.url).toBe(forcePathStyle ? '/aug-bucket/runs/r1/manifest.json' : '/runs/r1/manifest.json');
+      expect(r.headers['x-amz-content-sha256']).toBe(createHash('sha256').update(body).digest('hex'));
+      expect(r.headers.authorization).toMatch(/Credential=test\/\d{8}\/ap-south-1\/s3\/aws4_request, SignedHeaders=[^,]*host[^,]*x-amz-content-sha256[^,]*x-amz-date/);
+      expect(verifySigV4(r.method, r.url, r.headers, r.body, S3_CREDENTIALS.secretAccessKey)).toBeUndefined();
+    });
+  }
+});
+
+describe('S3 payload hash', () => {
+  it('hashes bodies over plain HTTP and leaves them unsigned over TLS; an empty body has the empty hash either way', () => {
+    const body = [Buffer.from('ab'), Buffer.from('c')];
+    expect(payloadHash('http:', body)).toBe(createHash('sha256').update('abc').digest('hex'));
+    expect(payloadHash('https:', body)).toBe('UNSIGNED-PAYLOAD');
+    const empty = createHash('sha256').digest('hex');
+    expect(payloadHash('https:', [])).toBe(empty);
+    expect(payloadHash('http:', [])).toBe(empty);
   });
 });

@@ -9,7 +9,7 @@ describe.each(drivers)('presence store contract: %s', (driver) => {
   const prefix = `augur-test-${rid()}:`;
   let store: PresenceStore;
   beforeAll(() => {
-    if (!skip) store = createPresenceStore(driver === 'redis' ? { redisUrl: REDIS_URL, redisPrefix: prefix } : { redisPrefix: prefix });
+    if (!skip) store = createPresenceStore(driver === 'redis' ? { driver: 'redis', url: REDIS_URL, prefix } : { driver: 'memory' });
   });
   afterAll(async () => {
     if (skip) return;

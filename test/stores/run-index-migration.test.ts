@@ -16,11 +16,11 @@ describe.each(['sqlite', 'postgres'] as const)('run index migration on %s', (dri
     let cleanup: () => Promise<void>;
     if (driver === 'sqlite') {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'augur-mig-'));
-      db = createKnex({ sqliteFile: path.join(dir, 'augur.sqlite') });
+      db = createKnex({ driver: 'sqlite', file: path.join(dir, 'augur.sqlite') });
       cleanup = async () => rmSync(dir, { recursive: true, force: true });
     } else {
       const pgdb = await createPgDatabase();
-      db = createKnex({ databaseUrl: pgdb.url });
+      db = createKnex({ driver: 'postgres', url: pgdb.url });
       cleanup = pgdb.drop;
     }
     try {

@@ -43,6 +43,7 @@ export const screenshotRoutes = [
       pngUpload({
         objects: ctx.stores.objects,
         maxBytes: ctx.config.maxScreenshotBytes,
+        memory: ctx.uploadMemory,
         key: (req) => uploadOf(req).target.keys.screenshot(stepOf(req), kindOf(req)),
       }),
     ],
