@@ -213,7 +213,7 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     await page.keyboard.press('ArrowLeft');
     await page.waitForURL(/\/steps\/1$/);
     await page.click('[data-testid=tab-diagnostics]');
-    const finding = page.locator('[data-testid=finding]', { hasText: 'step_error' });
+    const finding = page.locator('[data-testid=finding]', { hasText: 'cua.no_state_change' });
     await finding.waitFor();
     await shot('diagnostics');
     await finding.locator('[data-testid=evidence-link]').first().click();
@@ -250,6 +250,26 @@ describe.skipIf(!haveChromium)('viewer in Chromium', () => {
     await ing.screenshot('run_live', 1, 'pre', loginPage(1280, 800, 1));
     await page.locator('[data-testid=step-shots][data-step="1"] img').waitFor({ timeout: 15_000 });
     await page.waitForFunction(() => (document.querySelector('[data-testid=step-shots][data-step="1"] img') as HTMLImageElement | null)?.naturalWidth === 1280);
+  });
+
+  it('sends operator commands the SDK receives on its next poll: pause, a hint, and kill after confirmation', async () => {
+    await page.goto(`${server.url}/runs/run_live`);
+    const controls = page.locator('[data-testid=controls]');
+    await controls.waitFor();
+    await controls.getByRole('button', { name: 'Pause' }).click();
+    await controls.getByRole('status').getByText('pause sent').waitFor();
+    await controls.getByRole('button', { name: 'Hint…' }).click();
+    await page.fill('textarea', 'The submit button is below the fold; scroll first.');
+    await page.getByRole('button', { name: 'Send hint' }).click();
+    await controls.getByRole('status').getByText('inject hint sent').waitFor();
+    await controls.getByRole('button', { name: 'Kill' }).click();
+    await page.getByRole('button', { name: 'Kill run' }).click();
+    await controls.getByRole('status').getByText('kill sent').waitFor();
+    const poll = await fetch(`${server.api}/runs/run_live/commands?wait=0`, { headers: { authorization: `Bearer ${owner.key}` } });
+    expect(poll.status).toBe(200);
+    const { commands } = (await poll.json()) as { commands: Array<{ type: string; payload: { text?: string } }> };
+    expect(commands.map((c) => c.type)).toEqual(['pause', 'inject_hint', 'kill']);
+    expect(commands[1]!.payload.text).toBe('The submit button is below the fold; scroll first.');
   });
 
   it('makes a 500-step run interactive quickly (printed, not asserted)', async () => {
