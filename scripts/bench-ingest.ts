@@ -174,7 +174,7 @@ async function redisCommandStats(r: Redis): Promise<Map<string, number>> {
 }
 
 // Commands that appear only inside the presence store's Lua scripts (stamp, reserve, init, hit).
-const SCRIPT_INNER = new Set(['set', 'get', 'hset', 'pexpire', 'zadd', 'zremrangebyscore', 'exists', 'hget', 'hincrby', 'expire', 'incr', 'pttl']);
+const SCRIPT_INNER = new Set(['set', 'get', 'hset', 'hsetnx', 'pexpire', 'zadd', 'zremrangebyscore', 'exists', 'hget', 'hincrby', 'expire', 'incr', 'incrby', 'pttl']);
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'augur-bench-'));
@@ -259,10 +259,13 @@ async function main(): Promise<void> {
   const pool = new Pool(server.url, { connections: CONCURRENCY, pipelining: 1 });
   const auth = { authorization: `Bearer ${key}` };
 
+  // A StepTrace as the SDK sends it (the recorded SDK run's step 0), its intent padded to 2 KB.
+  const sdkStep = JSON.parse(readFileSync(new URL('../test/fixtures/sdk-0.1.14/bundle/steps/0000.json', import.meta.url), 'utf8')) as Record<string, unknown>;
   const step = (run: string, i: number): Buffer => {
-    const doc = { step_index: i, run_id: run, action: { type: 'click', x: 10, y: 20 }, reasoning: '' };
+    const n = String(i).padStart(4, '0');
+    const doc = { ...sdkStep, step_id: `${run}/step/${n}`, step_index: i, observation_pre: `screenshots/${n}_pre.png`, observation_post: `screenshots/${n}_post.png`, intent: '' };
     const pad = 2048 - Buffer.byteLength(JSON.stringify(doc));
-    doc.reasoning = 'r'.repeat(Math.max(0, pad));
+    doc.intent = 'i'.repeat(Math.max(0, pad));
     return Buffer.from(JSON.stringify(doc));
   };
   const putStep = async (p: Pool, run: string, i: number, status: number) => {

@@ -24,11 +24,12 @@ export async function listGroupedRuns(
   const heads = await metadata.listRunHeads({ tenant_id: tenantId, limit: q.limit + 1, before: q.before, since: q.since });
   const page = heads.slice(0, q.limit);
   const ids = page.map((h) => h.run_id);
-  const [real, children, rollups] = await Promise.all([
+  const [real, rollups] = await Promise.all([
     metadata.getRuns(tenantId, page.filter((h) => !h.synthetic).map((h) => h.run_id)),
-    metadata.listChildren(tenantId, ids, MAX_CHILDREN),
     metadata.summarizeChildren(tenantId, ids),
   ]);
+  // Most pages have no parents: their children are only looked up when a roll-up says there are some.
+  const children = rollups.length ? await metadata.listChildren(tenantId, rollups.map((r) => r.parent_run_id), MAX_CHILDREN) : [];
   const realById = new Map(real.map((r) => [r.run_id, r]));
   const rollupById = new Map(rollups.map((c) => [c.parent_run_id, c]));
   const childrenById = new Map<string, RunSummary[]>();
