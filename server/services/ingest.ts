@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import type { DsnAuth } from '../http/types.js';
 import { BundleKeys } from './bundle.js';
+import { bumpRun } from './run-versions.js';
 import type { RunTouch } from '../../storage/metadata/index.js';
 
 /**
@@ -99,6 +100,7 @@ export async function ingestRunWrite<T>(
 ): Promise<T> {
   const stamped = startRunStamp(ctx, req, target, lastEvent);
   const [result] = await Promise.all([write(), stamped]);
+  bumpRun(ctx, target.keys.prefix);
   ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now(), ...touch });
   return result;
 }

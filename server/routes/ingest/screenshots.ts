@@ -1,3 +1,4 @@
+import { bumpRun } from '../../services/run-versions.js';
 import type { Request } from 'express';
 import { ApiError } from '../../errors.js';
 import { pngUpload, requireMultipart } from '../../http/upload.js';
@@ -56,6 +57,7 @@ export const screenshotRoutes = [
         });
       }
       await stamp;
+      bumpRun(ctx, target.keys.prefix);
       ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now() });
       if (kindOf(req) !== 'target') diagnosticsFor(ctx).screenshotStored(target.keys, stepOf(req));
       // The storage engine reports the key it wrote as the file's path.

@@ -245,7 +245,7 @@ export const runRoutes: RouteDef[] = [
       const runId = req.params.run_id as string;
       const auth = req.auth as UserAuth;
       // The trace, the run index row and the bundle's listings are read at once.
-      const doc = await diagnosticsFor(ctx).findings({ keys, runId, trace: traceView(ctx).load(keys), run: ctx.stores.metadata.getRun(auth.tenant.id, runId), minSeverity });
+      const doc = await diagnosticsFor(ctx).cachedFindings({ keys, runId, trace: () => traceView(ctx).load(keys), run: ctx.stores.metadata.getRun(auth.tenant.id, runId), minSeverity });
       if (!doc) throw notFound();
       res.setHeader('Cache-Control', 'private, no-cache');
       res.json(doc);

@@ -1,4 +1,6 @@
+import { LRUCache } from 'lru-cache';
 import { latestSideEffects } from '../sdk-records.js';
+import { bumpRun, runVersion, versionsExact } from '../run-versions.js';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { AppContext } from '../../context.js';
@@ -10,7 +12,7 @@ import { mapLimit } from '../map-limit.js';
 import type { MergedStep, MergedTrace } from '../trace-view.js';
 import { DocSummaries } from './doc-summaries.js';
 import { PixelJobs, type PixelRecord, type StepShots } from './pixel-jobs.js';
-import { type ModelioSummary, runAugurRules, type SideEffectSummary, summarizeModelio, summarizeSideEffect } from './rules-augur.js';
+import { type ModelioSummary, runAugurRules, STALL_MS, type SideEffectSummary, summarizeModelio, summarizeSideEffect } from './rules-augur.js';
 import { cuaEventSteps, runCuaRules } from './rules-cua.js';
 import { type Finding, isObject, type Severity, severityRank, sortFindings, type StepDoc } from './types.js';
 
@@ -38,10 +40,35 @@ export class Diagnostics {
 
   constructor(private readonly ctx: AppContext) {
     const { objects } = ctx.stores;
-    this.pixels = new PixelJobs(objects, ctx.logger);
+    this.pixels = new PixelJobs(objects, ctx.logger, (keys) => bumpRun(ctx, keys.prefix));
     this.modelio = new DocSummaries(objects, ctx.logger, 'modelio-summary.json', 1, summarizeModelio);
     this.sideEffects = new DocSummaries(objects, ctx.logger, 'side-effects-summary.json', 1, summarizeSideEffect);
   }
+
+  /**
+   * Findings reused while the run is unchanged: on the embedded backends this process sees every
+   * write (run-versions.ts), so a document computed for the same write count, the same run index
+   * row and before the next moment a time-based rule (stalled) could change is still exact.
+   * Elsewhere, or on any doubt, they are computed.
+   */
+  async cachedFindings(input: { keys: BundleKeys; runId: string; trace: () => Promise<MergedTrace | undefined>; run: Promise<RunRow | undefined>; minSeverity?: Severity }): Promise<FindingsDocument | undefined> {
+    if (!versionsExact(this.ctx)) return this.findings({ ...input, trace: input.trace() });
+    const version = runVersion(this.ctx, input.keys.prefix);
+    const run = await input.run;
+    const key = `${input.keys.prefix}|${input.minSeverity ?? ''}`;
+    const stamp = `${version}|${run?.updated_at ?? ''}|${run?.last_heartbeat_at ?? ''}|${run?.status ?? ''}`;
+    const hit = this.memo.get(key);
+    if (hit && hit.stamp === stamp && this.ctx.now() < hit.validUntil) return hit.doc;
+    const doc = await this.findings({ ...input, trace: input.trace(), run });
+    // A run not yet ended can become stalled STALL_MS after it was last heard from.
+    const live = run?.status === null || run?.status === undefined || run.status === 'running';
+    const heard = run?.last_heartbeat_at ?? run?.updated_at;
+    const validUntil = live && heard ? heard + STALL_MS : Number.POSITIVE_INFINITY;
+    if (doc && runVersion(this.ctx, input.keys.prefix) === version) this.memo.set(key, { stamp, validUntil, doc });
+    return doc;
+  }
+
+  private readonly memo = new LRUCache<string, { stamp: string; validUntil: number; doc: FindingsDocument }>({ max: 256 });
 
   /** The ingest hook: a screenshot was stored. Never throws, never waits. */
   screenshotStored(keys: BundleKeys, step: number): void {

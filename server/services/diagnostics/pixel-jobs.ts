@@ -90,6 +90,8 @@ export class PixelJobs {
   constructor(
     private readonly objects: ObjectStore,
     private readonly logger: Logger,
+    /** Told when background work stored a step's record (the run's findings may change). */
+    private readonly recorded: (keys: BundleKeys) => void = () => undefined,
   ) {
     this.pool = new PixelPool(logger);
   }
@@ -104,6 +106,7 @@ export class PixelJobs {
       .then(async () => {
         this.pending.delete(id);
         await this.forStep(keys, step, await this.headShots(keys, step));
+        this.recorded(keys);
       })
       .catch((err: unknown) => this.logger.debug({ err, step }, 'background screenshot diagnostics failed (redone at read)'));
     this.runChains.set(keys.prefix, next);
