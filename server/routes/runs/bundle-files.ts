@@ -1,34 +1,11 @@
-import { pipeline } from 'node:stream/promises';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import type { AppContext } from '../../context.js';
-import { ApiError } from '../../errors.js';
 import { route, RUN_ID, type RouteDef } from '../../http/route.js';
 import type { UserAuth } from '../../http/types.js';
 import { sendJson } from '../../http/send-json.js';
-import { BundleKeys } from '../../services/bundle.js';
+import type { BundleKeys } from '../../services/bundle.js';
+import { JSON_TYPE, notFound, runKeys, sendEvents, sendObject } from './send.js';
 import { assembleEvalCandidates, assembleOutcomes, latestSideEffect, sideEffectFiles, type Assembled, type BundleFile } from '../../services/sdk-records.js';
-
-/** Every miss answers the same 404 as the other run reads: nothing tells a missing run from a missing file. */
-const notFound = (): ApiError => new ApiError('not_found', 'Not found');
-
-function runKeys(req: Request): BundleKeys {
-  try {
-    return new BundleKeys((req.auth as UserAuth).tenant.id, req.params.run_id as string);
-  } catch {
-    throw notFound();
-  }
-}
-
-const JSON_TYPE = 'application/json; charset=utf-8';
-
-async function sendKey(ctx: AppContext, res: Response, key: string, contentType: string): Promise<void> {
-  const obj = await ctx.stores.objects.get(key);
-  if (!obj) throw notFound();
-  res.status(200).setHeader('Content-Type', contentType);
-  res.setHeader('Content-Length', String(obj.info.size));
-  res.setHeader('Cache-Control', 'private, no-cache');
-  await pipeline(obj.body, res);
-}
 
 function sendAssembled(res: Response, file: Assembled | undefined): void {
   if (!file) throw notFound();
@@ -91,7 +68,7 @@ export const bundleFileRoutes: RouteDef[] = [
       const keys = runKeys(req);
       const latest = await latestSideEffect(ctx.stores.objects, keys, req.params.name as string);
       if (!latest) throw notFound();
-      await sendKey(ctx, res, latest.key, JSON_TYPE);
+      await sendObject(ctx, res, latest.key, JSON_TYPE);
     },
   }),
   route({
@@ -100,13 +77,8 @@ export const bundleFileRoutes: RouteDef[] = [
     auth: 'reader',
     params: { run_id: RUN_ID },
     handler: async (req, res, ctx) => {
-      const key = runKeys(req).reasoning;
-      const file = await ctx.appends.open(key);
-      if (!file) return sendKey(ctx, res, key, 'application/x-ndjson; charset=utf-8');
-      res.status(200).setHeader('Content-Type', 'application/x-ndjson; charset=utf-8');
-      res.setHeader('Content-Length', String(file.size));
-      res.setHeader('Cache-Control', 'private, no-cache');
-      await pipeline(file.body, res);
+      // In the SDK's bundle order, like every events file.
+      await sendEvents(ctx, res, runKeys(req).reasoning);
     },
   }),
   route({
