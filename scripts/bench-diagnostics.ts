@@ -19,14 +19,12 @@
  * Targets: warm ≤ 50 ms, cold ≤ 5 s. Environment: AUGUR_TEST_PG_URL, AUGUR_TEST_REDIS_URL,
  * BENCH_ITERATIONS (30), BENCH_STEPS (500), BENCH_SIZE (1280x800), BENCH_ONLY=embedded|production.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { PNG } from 'pngjs';
 import { createApp } from '../server/app.js';
@@ -39,10 +37,8 @@ import { BundleKeys } from '../server/services/bundle.js';
 import { diagnosticsFor } from '../server/services/diagnostics/findings.js';
 import { TenantAdmin } from '../server/services/tenants.js';
 import { frame } from './lib/frames.js';
-import { deleteRedisPrefix, freePort } from './lib/harness.js';
+import { productionBenchBackends, TEST_PG_URL, TEST_REDIS_URL } from './lib/harness.js';
 
-const PG_URL = process.env.AUGUR_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.AUGUR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 30);
 const STEPS = Number(process.env.BENCH_STEPS ?? 500);
 const [W, H] = (process.env.BENCH_SIZE ?? '1280x800').split('x').map(Number) as [number, number];
@@ -179,11 +175,11 @@ async function profile(name: string, env: Record<string, string>): Promise<void>
 
 async function productionAvailable(): Promise<boolean> {
   try {
-    const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+    const c = new pg.Client({ connectionString: TEST_PG_URL, connectionTimeoutMillis: 2000 });
     await c.connect();
     await c.end();
     const { Redis } = await import('ioredis');
-    const r = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0 });
+    const r = new Redis(TEST_REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0 });
     await r.connect();
     r.disconnect();
     return true;
@@ -207,51 +203,8 @@ async function main(): Promise<void> {
       console.log('production: skipped (Postgres or Redis not answering)');
       return;
     }
-    const s3Port = await freePort();
-    const s3 = spawn(process.execPath, ['--input-type=module', '-e', `const m = await import('fauxqs'); await m.startFauxqs({ port: ${s3Port}, host: '127.0.0.1', logger: false }); console.log('ready');`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanups.push(() => new Promise((r) => (s3.exitCode !== null ? r(null) : (s3.once('exit', r), s3.kill('SIGTERM')))));
-    await new Promise<void>((resolve, reject) => {
-      s3.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-      s3.once('exit', (code) => reject(new Error(`fauxqs exited with ${code}`)));
-    });
-    const endpoint = `http://127.0.0.1:${s3Port}`;
-    const bucket = `augur-bench-${rid()}`;
-    const creds = { accessKeyId: 'test', secretAccessKey: 'test' };
-    process.env.AWS_ACCESS_KEY_ID ??= creds.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY ??= creds.secretAccessKey;
-    const s3c = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: creds });
-    await s3c.send(new CreateBucketCommand({ Bucket: bucket }));
-    s3c.destroy();
-    const dbName = `augur_bench_${rid()}`;
-    const adminDb = new pg.Client({ connectionString: PG_URL });
-    await adminDb.connect();
-    await adminDb.query(`CREATE DATABASE ${dbName}`);
-    await adminDb.end();
-    cleanups.push(async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-      await c.end();
-    });
-    const dbUrl = new URL(PG_URL);
-    dbUrl.pathname = `/${dbName}`;
-    const prefix = `augur-bench-${rid()}:`;
-    cleanups.push(() => deleteRedisPrefix(REDIS_URL, prefix));
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'augur-bench-diag-'));
-    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-    await profile('production (Postgres, S3 on fauxqs, Redis)', {
-      ...base,
-      AUGUR_DATA_DIR: dataDir,
-      AUGUR_DATABASE_URL: dbUrl.toString(),
-      AUGUR_REDIS_URL: REDIS_URL,
-      AUGUR_REDIS_PREFIX: prefix,
-      AUGUR_S3_BUCKET: bucket,
-      AUGUR_S3_ENDPOINT: endpoint,
-      AUGUR_S3_FORCE_PATH_STYLE: 'true',
-      AUGUR_S3_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: creds.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
-    });
+    const backends = await productionBenchBackends(cleanups, ROOT);
+    await profile('production (Postgres, S3 on fauxqs, Redis)', { ...base, ...backends });
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   }

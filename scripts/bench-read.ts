@@ -15,13 +15,7 @@
  * BENCH_ITERATIONS (200).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
 import { closeStores, openStores } from '../server/bootstrap.js';
 import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
@@ -29,15 +23,12 @@ import { ROOT } from '../server/paths.js';
 import { BundleKeys } from '../server/services/bundle.js';
 import { encodeCursor } from '../server/services/run-reads.js';
 import { TenantAdmin } from '../server/services/tenants.js';
-import { deleteRedisPrefix, freePort, TEST_PG_URL, TEST_REDIS_URL } from './lib/harness.js';
+import { freePort, productionBenchBackends } from './lib/harness.js';
 import type { RunTouch } from '../storage/metadata/index.js';
 
-const PG_URL = TEST_PG_URL;
-const REDIS_URL = TEST_REDIS_URL;
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 200);
 const RUNS = 10_000;
 const STEPS = 500;
-const rid = (n = 6) => randomBytes(n).toString('hex');
 
 
 async function time(label: string, n: number, fn: () => Promise<void>): Promise<{ label: string; median: number; p95: number }> {
@@ -61,58 +52,13 @@ async function main(): Promise<void> {
   try {
     // Backends: a fresh database, a Redis key prefix, a bucket on an S3 server started here.
     // fauxqs in its own process, so the S3 server's work never shares a core with the measuring client.
-    const s3Port = await freePort();
-    const s3 = spawn(
-      process.execPath,
-      ['--input-type=module', '-e', `const m = await import('fauxqs'); await m.startFauxqs({ port: ${s3Port}, host: '127.0.0.1', logger: false }); console.log('ready');`],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    cleanups.push(() => new Promise((r) => (s3.exitCode !== null ? r(null) : (s3.once('exit', r), s3.kill('SIGTERM')))));
-    await new Promise<void>((resolve, reject) => {
-      s3.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-      s3.once('exit', (code) => reject(new Error(`fauxqs exited with ${code}`)));
-    });
-    const endpoint = `http://127.0.0.1:${s3Port}`;
-    const bucket = `augur-bench-${rid()}`;
-    const creds = { accessKeyId: 'test', secretAccessKey: 'test' };
-    // The in-process stores (for seeding) read credentials from the environment, like the server.
-    process.env.AWS_ACCESS_KEY_ID ??= creds.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY ??= creds.secretAccessKey;
-    const s3c = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: creds });
-    await s3c.send(new CreateBucketCommand({ Bucket: bucket }));
-    s3c.destroy();
-    const dbName = `augur_bench_${rid()}`;
-    const admin = new pg.Client({ connectionString: PG_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    cleanups.push(async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-      await c.end();
-    });
-    const dbUrl = new URL(PG_URL);
-    dbUrl.pathname = `/${dbName}`;
-    const prefix = `augur-bench-${rid()}:`;
-    cleanups.push(() => deleteRedisPrefix(REDIS_URL, prefix));
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'augur-bench-'));
-    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const backends = await productionBenchBackends(cleanups, ROOT);
     const port = await freePort();
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
       PORT: String(port),
       AUGUR_HOST: '127.0.0.1',
-      AUGUR_DATA_DIR: dataDir,
-      AUGUR_DATABASE_URL: dbUrl.toString(),
-      AUGUR_REDIS_URL: REDIS_URL,
-      AUGUR_REDIS_PREFIX: prefix,
-      AUGUR_S3_BUCKET: bucket,
-      AUGUR_S3_ENDPOINT: endpoint,
-      AUGUR_S3_FORCE_PATH_STYLE: 'true',
-      AUGUR_S3_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: creds.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+      ...backends,
       AUGUR_ADMIN_EMAIL: 'admin@example.com',
       AUGUR_ADMIN_PASSWORD: 'admin-password',
       AUGUR_LOG_LEVEL: 'warn',
