@@ -4,25 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { dHash, hamming, SAME_FRAME_MAX_DISTANCE, sameFrame } from '../../server/services/diagnostics/phash.js';
 import { compareImages, decodePng, encodePng, type Image, MAX_SIDE, refuseReason } from '../../server/services/diagnostics/pixels.js';
 import { frame } from '../../scripts/lib/frames.js';
+import { pngChunk } from '../../scripts/lib/harness.js';
 
 const png = (img: Image): Buffer => encodePng(img);
 
-function crc32(buf: Buffer): number {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
+const chunk = pngChunk;
 /** A PNG built by hand: any declared size, any IDAT. */
 function rawPng(w: number, h: number, idat: Buffer, opts: { interlace?: number } = {}): Buffer {
   const ihdr = Buffer.alloc(13);
