@@ -1,0 +1,62 @@
+import type { Metrics } from './metrics.js';
+
+/** Never timed: lifecycle calls, not traffic. */
+const UNTIMED = new Set<string | symbol>(['close', 'constructor', 'then']);
+
+/**
+ * The store with every method call timed into `augur_backend_call_duration_seconds{backend,
+ * operation}` and failures counted in `augur_backend_call_errors_total`. A Proxy, so any port
+ * (objects, metadata, presence, and whatever stores come next) is wrapped the same way without
+ * knowing its interface; methods run on the real store (`this` is never the proxy, so private
+ * fields work). Each operation's series and wrapper are made once, on its first call.
+ */
+export function instrumentStore<T extends object>(store: T, backend: string, metrics: Metrics): T {
+  const wrapped = new Map<string | symbol, unknown>();
+  return new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function' || UNTIMED.has(prop) || typeof prop === 'symbol') return value;
+      let fn = wrapped.get(prop);
+      if (!fn) {
+        const { duration, errors } = metrics.backend(backend, prop);
+        const original = value as (...args: unknown[]) => unknown;
+        fn = function timed(...args: unknown[]): unknown {
+          const start = process.hrtime.bigint();
+          const done = (): void => duration.observe(Number(process.hrtime.bigint() - start) / 1e9);
+          let out: unknown;
+          try {
+            out = original.apply(target, args);
+          } catch (err) {
+            done();
+            errors.inc();
+            throw err;
+          }
+          if (out instanceof Promise) {
+            return out.then(
+              (v: unknown) => {
+                done();
+                return v;
+              },
+              (err: unknown) => {
+                done();
+                errors.inc();
+                throw err;
+              },
+            );
+          }
+          done();
+          return out;
+        };
+        wrapped.set(prop, fn);
+      }
+      return fn;
+    },
+  });
+}
+
+/** Every store of the set wrapped, each labelled with its key (objects, metadata, presence, ...). */
+export function instrumentStores<S extends object>(stores: S, metrics: Metrics): S {
+  const out = {} as Record<string, unknown>;
+  for (const [name, store] of Object.entries(stores)) out[name] = typeof store === 'object' && store !== null ? instrumentStore(store, name, metrics) : store;
+  return out as S;
+}
