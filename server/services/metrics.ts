@@ -16,6 +16,9 @@ export const BACKEND_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 /** Body sizes from 100 B to 64 MiB (screenshots go to AUGUR_MAX_SCREENSHOT_BYTES, 32 MiB by default). */
 export const SIZE_BUCKETS = [100, 1_000, 10_000, 100_000, 1_000_000, 4_000_000, 16_000_000, 64_000_000];
 
+/** Reasons of augur_http_shed_total, each exported at 0 from the start (rate() needs the series to exist). */
+export const SHED_REASONS = ['overload'] as const;
+
 /** Route label of API requests no route matched (one label, whatever the URL: bounded cardinality). */
 export const UNMATCHED_ROUTE = 'unmatched';
 /** Route label of everything outside the API prefix (the viewer's files and its SPA fallback). */
@@ -186,8 +189,7 @@ export class Metrics {
     });
     // Process and Node metrics (CPU, memory, handles, GC, nodejs_eventloop_lag_* among them).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
-    // Reasons shed answers will carry, present at 0 from the start so rate() works at once.
-    for (const reason of ['overload']) this.shed.labels(reason);
+    for (const reason of SHED_REASONS) this.shed.labels(reason).inc(0);
     this.dsnHit.inc(0);
     this.dsnMiss.inc(0);
   }
