@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './fast-metrics.js';
 
 /**
  * The Prometheus metrics of one app context. Each context owns its registry (tests build several
@@ -47,18 +48,18 @@ export const INGEST_KINDS: Readonly<Record<string, { kind: string; count?: (body
 };
 
 interface StatusSeries {
-  requests: Counter.Internal;
-  duration: Histogram.Internal<string>;
-  requestBytes: Histogram.Internal<string>;
-  responseBytes: Histogram.Internal<string>;
+  requests: CounterChild;
+  duration: HistogramChild;
+  requestBytes: HistogramChild;
+  responseBytes: HistogramChild;
 }
 
 /** One route (template and method) with its series per status, made on first use. */
 export class RouteSeries {
   private readonly byStatus = new Map<number, StatusSeries>();
-  readonly ingestItems?: Counter.Internal;
-  readonly ingestBytes?: Counter.Internal;
-  readonly rateLimited: Counter.Internal;
+  readonly ingestItems?: CounterChild;
+  readonly ingestBytes?: CounterChild;
+  readonly rateLimited: CounterChild;
 
   constructor(
     private readonly m: Metrics,
@@ -97,76 +98,76 @@ export interface MetricsSources {
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly requests = new Counter({
-    name: 'augur_http_requests_total',
-    help: 'HTTP requests answered, by route template, method and status (499: the client went away first).',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [this.registry],
-  });
-  readonly duration = new Histogram({
-    name: 'augur_http_request_duration_seconds',
-    help: 'Time from the request reaching the server to its answer being handed to the socket.',
-    labelNames: ['route', 'method', 'status'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly requestBytes = new Histogram({
-    name: 'augur_http_request_bytes',
-    help: 'Request body bytes (Content-Length, or the JSON body as read when the body was chunked).',
-    labelNames: ['route', 'method'] as const,
-    buckets: SIZE_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly responseBytes = new Histogram({
-    name: 'augur_http_response_bytes',
-    help: 'Response bytes written to the socket, headers included.',
-    labelNames: ['route', 'method'] as const,
-    buckets: SIZE_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly ingestItems = new Counter({
-    name: 'augur_ingest_items_total',
-    help: 'Items accepted by the ingest routes, by kind (events count lines; the others one per accepted request).',
-    labelNames: ['kind'] as const,
-    registers: [this.registry],
-  });
-  readonly ingestBytes = new Counter({
-    name: 'augur_ingest_bytes_total',
-    help: 'Request body bytes of accepted ingest requests, by kind (screenshots: the multipart body; logs: the JSON body).',
-    labelNames: ['kind'] as const,
-    registers: [this.registry],
-  });
-  readonly rateLimited = new Counter({
-    name: 'augur_http_rate_limited_total',
-    help: 'Requests answered 429 (rate limited), by route template. Counted from the status by the request hook: never increment it by hand.',
-    labelNames: ['route'] as const,
-    registers: [this.registry],
-  });
-  readonly shed = new Counter({
-    name: 'augur_http_shed_total',
-    help: 'Requests refused before their handler ran because the replica was overloaded (load shedding), by reason.',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
-  readonly backendDuration = new Histogram({
-    name: 'augur_backend_call_duration_seconds',
-    help: 'Store calls (objects, metadata, presence, ...) by backend and operation, failed ones included; _count is the call count.',
-    labelNames: ['backend', 'operation'] as const,
-    buckets: BACKEND_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly backendErrors = new Counter({
-    name: 'augur_backend_call_errors_total',
-    help: 'Store calls that threw or rejected, by backend and operation.',
-    labelNames: ['backend', 'operation'] as const,
-    registers: [this.registry],
-  });
-  readonly dsnCache = new Counter({
-    name: 'augur_dsn_cache_lookups_total',
-    help: 'DSN key resolutions: hit (answered from the cache) or miss (a metadata look-up, or waiting on one).',
-    labelNames: ['result'] as const,
-    registers: [this.registry],
-  });
+  readonly requests = new FastCounter(
+    'augur_http_requests_total',
+    'HTTP requests answered, by route template, method and status (499: the client went away first).',
+    ['route', 'method', 'status'],
+    this.registry,
+  );
+  readonly duration = new FastHistogram(
+    'augur_http_request_duration_seconds',
+    'Time from the request reaching the server to its answer being handed to the socket.',
+    ['route', 'method', 'status'],
+    this.registry,
+    LATENCY_BUCKETS,
+  );
+  readonly requestBytes = new FastHistogram(
+    'augur_http_request_bytes',
+    'Request body bytes (Content-Length, or the JSON body as read when the body was chunked).',
+    ['route', 'method'],
+    this.registry,
+    SIZE_BUCKETS,
+  );
+  readonly responseBytes = new FastHistogram(
+    'augur_http_response_bytes',
+    'Response bytes written to the socket, headers included.',
+    ['route', 'method'],
+    this.registry,
+    SIZE_BUCKETS,
+  );
+  readonly ingestItems = new FastCounter(
+    'augur_ingest_items_total',
+    'Items accepted by the ingest routes, by kind (events count lines; the others one per accepted request).',
+    ['kind'],
+    this.registry,
+  );
+  readonly ingestBytes = new FastCounter(
+    'augur_ingest_bytes_total',
+    'Request body bytes of accepted ingest requests, by kind (screenshots: the multipart body; logs: the JSON body).',
+    ['kind'],
+    this.registry,
+  );
+  readonly rateLimited = new FastCounter(
+    'augur_http_rate_limited_total',
+    'Requests answered 429 (rate limited), by route template. Counted from the status by the request hook: never increment it by hand.',
+    ['route'],
+    this.registry,
+  );
+  readonly shed = new FastCounter(
+    'augur_http_shed_total',
+    'Requests refused before their handler ran because the replica was overloaded (load shedding), by reason.',
+    ['reason'],
+    this.registry,
+  );
+  readonly backendDuration = new FastHistogram(
+    'augur_backend_call_duration_seconds',
+    'Store calls (objects, metadata, presence, ...) by backend and operation, failed ones included; _count is the call count.',
+    ['backend', 'operation'],
+    this.registry,
+    BACKEND_BUCKETS,
+  );
+  readonly backendErrors = new FastCounter(
+    'augur_backend_call_errors_total',
+    'Store calls that threw or rejected, by backend and operation.',
+    ['backend', 'operation'],
+    this.registry,
+  );
+  readonly dsnCache = new FastCounter(
+    'augur_dsn_cache_lookups_total',
+    'DSN key resolutions: hit (answered from the cache) or miss (a metadata look-up, or waiting on one).',
+    ['result'],
+    this.registry,
+  );
   readonly activeUploads = new Gauge({
     name: 'augur_active_uploads',
     help: 'Screenshot uploads streaming into the object store right now.',
@@ -190,8 +191,6 @@ export class Metrics {
     // Process and Node metrics (CPU, memory, handles, GC, nodejs_eventloop_lag_* among them).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
     for (const reason of SHED_REASONS) this.shed.labels(reason).inc(0);
-    this.dsnHit.inc(0);
-    this.dsnMiss.inc(0);
   }
 
   /** The series of an API route (method and Express path under the prefix), made once at start-up. */
@@ -212,7 +211,7 @@ export class Metrics {
   }
 
   /** Store-call series of one backend operation. */
-  backend(backend: string, operation: string): { duration: Histogram.Internal<string>; errors: Counter.Internal } {
+  backend(backend: string, operation: string): { duration: HistogramChild; errors: CounterChild } {
     return { duration: this.backendDuration.labels(backend, operation), errors: this.backendErrors.labels(backend, operation) };
   }
 

@@ -20,32 +20,35 @@ export function instrumentStore<T extends object>(store: T, backend: string, met
       if (!fn) {
         const { duration, errors } = metrics.backend(backend, prop);
         const original = value as (...args: unknown[]) => unknown;
-        fn = function timed(...args: unknown[]): unknown {
-          const start = process.hrtime.bigint();
-          const done = (): void => duration.observe(Number(process.hrtime.bigint() - start) / 1e9);
+        // performance.now() (a double) rather than hrtime.bigint() (a BigInt per call); the
+        // rejection path rethrows so callers see the store's own error.
+        const seconds = (start: number): number => (performance.now() - start) / 1000;
+        fn = function timed(this: unknown): unknown {
+          const start = performance.now();
           let out: unknown;
           try {
-            out = original.apply(target, args);
+            // eslint-disable-next-line prefer-rest-params
+            out = Reflect.apply(original, target, arguments);
           } catch (err) {
-            done();
+            duration.observe(seconds(start));
             errors.inc();
             throw err;
           }
-          if (out instanceof Promise) {
-            return out.then(
-              (v: unknown) => {
-                done();
-                return v;
-              },
-              (err: unknown) => {
-                done();
-                errors.inc();
-                throw err;
-              },
-            );
+          if (!(out instanceof Promise)) {
+            duration.observe(seconds(start));
+            return out;
           }
-          done();
-          return out;
+          return out.then(
+            (v: unknown) => {
+              duration.observe(seconds(start));
+              return v;
+            },
+            (err: unknown) => {
+              duration.observe(seconds(start));
+              errors.inc();
+              throw err;
+            },
+          );
         };
         wrapped.set(prop, fn);
       }
