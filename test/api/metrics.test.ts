@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_PREFIX } from '../../server/app.js';
+import { ROOT } from '../../server/paths.js';
 import { ROUTES } from '../../server/routes/index.js';
 import { DOC_ROUTES } from '../../server/routes/docs.js';
-import { UNMATCHED_ROUTE, VIEWER_ROUTE } from '../../server/services/metrics.js';
+import { INGEST_KINDS, UNMATCHED_ROUTE, VIEWER_ROUTE } from '../../server/services/metrics.js';
 import { PROFILES, productionAvailable, rid } from '../helpers/backends.js';
 import { expectError } from '../helpers/schemas.js';
 import { startTestServer, type TestServer, type TestTenant } from '../helpers/server.js';
@@ -70,6 +73,15 @@ const STEP = template('/runs/:run_id/steps/:step_index');
 const EVENTS = template('/runs/:run_id/events');
 const SHOT = template('/runs/:run_id/screenshots/:step_index/:kind');
 const TRACE_READ = template('/runs/:run_id/trace.json');
+
+describe('ingest kinds', () => {
+  it('name exactly the DSN routes that write (every one counted, none that does not exist)', () => {
+    const writes = ROUTES.filter((r) => r.auth === 'dsn' && r.method !== 'get').map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    expect(Object.keys(INGEST_KINDS).sort()).toEqual(writes.sort());
+    const kinds = Object.values(INGEST_KINDS).map((k) => k.kind);
+    expect(new Set(kinds).size).toBe(kinds.length);
+  });
+});
 
 describe.each(PROFILES)('GET /api/v1/metrics on %s backends', (profile) => {
   const skip = profile === 'production' && !productionAvailable();
@@ -144,6 +156,12 @@ describe.each(PROFILES)('GET /api/v1/metrics on %s backends', (profile) => {
       expect(names.has(name), name).toBe(true);
     }
     expect(total(samples, 'augur_http_shed_total', { reason: 'overload' })).toBe(0);
+    // Every family of Augur's own is documented in the README's Metrics section.
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const metricsSection = readme.slice(readme.indexOf('## Metrics'), readme.indexOf('\n## ', readme.indexOf('## Metrics') + 1));
+    const families = [...(await scrapeText()).matchAll(/^# TYPE (augur_\w+) /gm)].map((m) => m[1]!);
+    expect(families.length).toBeGreaterThan(10);
+    expect(families.filter((f) => !metricsSection.includes(`\`${f}\``))).toEqual([]);
     // The latency buckets span 1 ms to 30 s.
     const les = samples.filter((x) => x.name === 'augur_http_request_duration_seconds_bucket').map((x) => x.labels.le);
     expect(les).toContain('0.001');
