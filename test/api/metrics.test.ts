@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_PREFIX } from '../../server/app.js';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { API_PREFIX, createApp } from '../../server/app.js';
 import { ROOT } from '../../server/paths.js';
 import { ROUTES } from '../../server/routes/index.js';
 import { DOC_ROUTES } from '../../server/routes/docs.js';
@@ -224,6 +226,32 @@ describe.each(PROFILES)('GET /api/v1/metrics on %s backends', (profile) => {
     const labels = new Set(after.filter((x) => x.name === 'augur_http_requests_total').map((x) => x.labels.route!));
     expect([...labels].filter((l) => !allowed.has(l))).toEqual([]);
     expect(labels.has(STEP)).toBe(true);
+  });
+
+  it.skipIf(skip)('the route shortcut and the router label an ingest request alike (by its template)', async () => {
+    // The same context behind an app without the shortcut: the router dispatches the step PUT.
+    const routerOnly = createApp(s.ctx, ROUTES, { routeShortcut: false });
+    const server: Server = await new Promise((resolve) => {
+      const listening = routerOnly.listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    try {
+      const run = `run_router_${rid(4)}`;
+      const where = { route: STEP, method: 'PUT', status: '200' };
+      const before = await scrape();
+      const body = JSON.stringify({ step_index: 1, action: { type: 'click', params: {} } });
+      const headers = { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' };
+      const viaRouter = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/runs/${run}/steps/1`, { method: 'PUT', headers, body });
+      expect(viaRouter.status).toBe(200);
+      const mid = await scrape();
+      expect((await fetch(`${s.api}/runs/${run}/steps/2`, { method: 'PUT', headers, body: body.replace('"step_index":1', '"step_index":2') })).status).toBe(200);
+      const after = await scrape();
+      expect(total(mid, 'augur_http_requests_total', where) - total(before, 'augur_http_requests_total', where)).toBe(1);
+      expect(total(after, 'augur_http_requests_total', where) - total(mid, 'augur_http_requests_total', where)).toBe(1);
+      expect(total(after, 'augur_http_requests_total', { route: UNMATCHED_ROUTE }) - total(before, 'augur_http_requests_total', { route: UNMATCHED_ROUTE })).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it.skipIf(skip)('store calls are counted per backend and operation; a fresh DSN key is one cache miss and one metadata look-up, then hits', async () => {
