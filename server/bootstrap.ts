@@ -14,8 +14,9 @@ import { RunIndexWriter } from './services/run-index.js';
 import { Housekeeping } from './services/housekeeping.js';
 import { UploadMemory, type Gc } from './http/upload-memory.js';
 import path from 'node:path';
-import { createObjectStore, type ObjectStoreConfig } from '../storage/objects/index.js';
-import { createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
+import { createObjectStore, TooLargeError, type ObjectStoreConfig } from '../storage/objects/index.js';
+import { ConflictError, createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
+import { ApiError } from './errors.js';
 import { createPresenceStore, type PresenceStoreConfig } from '../storage/presence/index.js';
 
 export interface StoreConfigs {
@@ -66,7 +67,7 @@ export async function createContext(config: Config, logger: Logger, openedStores
   let commands: CommandHub | undefined;
   const metrics = new Metrics({ heldPolls: () => commands?.heldPolls ?? 0 });
   // Every store call is timed at this boundary, whatever its driver: one generic wrapper per port.
-  const stores = instrumentStores(openedStores, metrics);
+  const stores = instrumentStores(openedStores, metrics, callerFault);
   const dsnCache = new DsnCache(stores.metadata, stores.presence, logger, now, undefined, { hit: metrics.dsnHit, miss: metrics.dsnMiss });
   await dsnCache.start();
   const tokenUse = new LastUsedBatch((batch) => stores.metadata.touchReadTokens(batch));
@@ -91,6 +92,11 @@ export async function createContext(config: Config, logger: Logger, openedStores
     metrics,
     now,
   };
+}
+
+/** Store refusals the caller caused (not counted as backend errors): a unique conflict, an upload over its limit, an upload refused for its content (a non-PNG). */
+function callerFault(err: unknown): boolean {
+  return err instanceof ConflictError || err instanceof TooLargeError || err instanceof ApiError;
 }
 
 /** Flushes what is buffered, then closes every store. */

@@ -5,18 +5,20 @@ const UNTIMED = new Set<string | symbol>(['close', 'constructor', 'then']);
 
 /**
  * The store with every method call timed into `augur_backend_call_duration_seconds{backend,
- * operation}` and failures counted in `augur_backend_call_errors_total`. A Proxy, so any port
+ * operation}` and failures counted in `augur_backend_call_errors_total` (unless `callerFault`
+ * says the caller caused them). A Proxy, so any port
  * (objects, metadata, presence, and whatever stores come next) is wrapped the same way without
  * knowing its interface; methods run on the real store (`this` is never the proxy, so private
  * fields work). Each operation's series and wrapper are made once, on its first call.
  */
-export function instrumentStore<T extends object>(store: T, backend: string, metrics: Metrics): T {
+export function instrumentStore<T extends object>(store: T, backend: string, metrics: Metrics, callerFault: (err: unknown) => boolean = () => false): T {
   const wrapped = new Map<string | symbol, unknown>();
   return new Proxy(store, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== 'function' || UNTIMED.has(prop) || typeof prop === 'symbol') return value;
+      if (typeof value !== 'function' || typeof prop === 'symbol') return value;
       let fn = wrapped.get(prop);
+      if (!fn && UNTIMED.has(prop)) wrapped.set(prop, (fn = (value as (...args: unknown[]) => unknown).bind(target)));
       if (!fn) {
         const { duration, errors } = metrics.backend(backend, prop);
         const original = value as (...args: unknown[]) => unknown;
@@ -31,7 +33,7 @@ export function instrumentStore<T extends object>(store: T, backend: string, met
             out = Reflect.apply(original, target, arguments);
           } catch (err) {
             duration.observe(seconds(start));
-            errors.inc();
+            if (!callerFault(err)) errors.inc();
             throw err;
           }
           if (!(out instanceof Promise)) {
@@ -45,7 +47,7 @@ export function instrumentStore<T extends object>(store: T, backend: string, met
             },
             (err: unknown) => {
               duration.observe(seconds(start));
-              errors.inc();
+              if (!callerFault(err)) errors.inc();
               throw err;
             },
           );
@@ -57,9 +59,13 @@ export function instrumentStore<T extends object>(store: T, backend: string, met
   });
 }
 
-/** Every store of the set wrapped, each labelled with its key (objects, metadata, presence, ...). */
-export function instrumentStores<S extends object>(stores: S, metrics: Metrics): S {
+/**
+ * Every store of the set wrapped, each labelled with its key (objects, metadata, presence, ...).
+ * `callerFault` tells refusals caused by the caller (a conflict, an upload over its limit, a
+ * client's broken body) from the backend's own failures: only the latter count as errors.
+ */
+export function instrumentStores<S extends object>(stores: S, metrics: Metrics, callerFault?: (err: unknown) => boolean): S {
   const out = {} as Record<string, unknown>;
-  for (const [name, store] of Object.entries(stores)) out[name] = typeof store === 'object' && store !== null ? instrumentStore(store, name, metrics) : store;
+  for (const [name, store] of Object.entries(stores)) out[name] = typeof store === 'object' && store !== null ? instrumentStore(store, name, metrics, callerFault) : store;
   return out as S;
 }

@@ -207,6 +207,9 @@ describe.each(PROFILES)('GET /api/v1/metrics on %s backends', (profile) => {
     expect(delta('augur_ingest_bytes_total', { kind: 'screenshot' })).toBeGreaterThan(png.length);
     expect(delta('augur_ingest_bytes_total', { kind: 'step' })).toBe(JSON.stringify({ step_index: 0, action: { type: 'click', params: {} } }).length);
     expect(total(after, 'augur_active_uploads')).toBe(0);
+    // The refused PNG failed the object store's put, but by the client's fault: no backend error.
+    expect(delta('augur_backend_call_errors_total', { backend: 'objects' })).toBe(0);
+    expect(delta('augur_backend_call_duration_seconds_count', { backend: 'objects', operation: 'put' })).toBeGreaterThanOrEqual(4);
   });
 
   it.skipIf(skip)('route labels are templates (never a raw URL); unknown API paths share one label', async () => {
