@@ -61,8 +61,8 @@ export function instrumentStore<T extends object>(store: T, backend: string, met
 
 /**
  * Every store of the set wrapped, each labelled with its key (objects, metadata, presence, ...).
- * `callerFault` tells refusals caused by the caller (a conflict, an upload over its limit, a
- * client's broken body) from the backend's own failures: only the latter count as errors.
+ * `callerFault` tells refusals caused by the caller (a conflict, an upload over its limit or
+ * refused for its content) from the backend's own failures: only the latter count as errors.
  */
 export function instrumentStores<S extends object>(stores: S, metrics: Metrics, callerFault?: (err: unknown) => boolean): S {
   const out = {} as Record<string, unknown>;
