@@ -2,10 +2,11 @@ import express, { type Express, type Request, type RequestHandler, type Response
 import cookieParser from 'cookie-parser';
 import type { AppContext } from './context.js';
 import { ApiError } from './errors.js';
-import { authenticateDsn, authenticateReader, checkCsrf } from './http/auth.js';
+import { authenticateDsn, authenticateMetrics, authenticateReader, checkCsrf } from './http/auth.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { hasBody, isJson, readJsonBody } from './http/json-body.js';
 import { requestStart } from './http/request-id.js';
+import { requestRecorder } from './http/request-metrics.js';
 import { routeShortcut } from './http/route-shortcut.js';
 import { API_HEADERS } from './http/security-headers.js';
 import { viewerRouter } from './http/viewer.js';
@@ -33,10 +34,11 @@ export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES, opts: Ap
   app.set('query parser', 'simple');
   // API answers get the few security headers that matter for JSON and images; the doc pages
   // (server/routes/docs.ts) add the full set with a CSP that lets Swagger UI and ReDoc run.
-  app.use(requestStart(ctx.logger, { prefix: API_PREFIX, headers: API_HEADERS }));
+  app.use(requestStart(ctx.logger, { prefix: API_PREFIX, headers: API_HEADERS, onRequest: requestRecorder(ctx.metrics, API_PREFIX) }));
 
   const api = Router();
-  const handled = routes.map((def) => ({ method: def.method, path: def.path, dsn: def.auth === 'dsn', handler: paced(def, ctx, pipeline(def, ctx)) }));
+  // A route switched off by configuration (GET /metrics without AUGUR_METRICS_TOKEN) is not registered: it answers as any unknown path.
+  const handled = routes.filter((def) => def.enabled?.(ctx) ?? true).map((def) => ({ method: def.method, path: def.path, dsn: def.auth === 'dsn', handler: paced(def, ctx, pipeline(def, ctx)) }));
   for (const r of handled) api[r.method](r.path, r.handler);
   // DSN ingest (the SDK's hot path) is dispatched before the router; see route-shortcut.ts.
   if (opts.routeShortcut !== false) app.use(routeShortcut(API_PREFIX, handled.filter((r) => r.dsn)));
@@ -58,8 +60,11 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
   const write = def.method !== 'get';
   const params = Object.entries(def.params ?? {});
   const before = def.before?.(ctx) ?? [];
+  const series = ctx.metrics.route(def.method, def.path, API_PREFIX);
   const handler: RequestHandler = async (req, res) => {
+    req.metricsRoute = series;
     if (def.auth === 'dsn') req.auth = await authenticateDsn(req, ctx);
+    else if (def.auth === 'metrics') authenticateMetrics(req, ctx);
     else {
       // Ingest never reads cookies: parse them only where a session can matter.
       parseCookies(req, res, noop);

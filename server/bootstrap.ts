@@ -7,13 +7,16 @@ import { Appender } from './services/appends.js';
 import { CommandHub } from './services/commands.js';
 import { closeDiagnostics } from './services/diagnostics/findings.js';
 import { DsnCache } from './services/dsn-cache.js';
+import { Metrics } from './services/metrics.js';
+import { instrumentStores } from './services/store-metrics.js';
 import { LastUsedBatch } from './services/last-used.js';
 import { RunIndexWriter } from './services/run-index.js';
 import { Housekeeping } from './services/housekeeping.js';
 import { UploadMemory, type Gc } from './http/upload-memory.js';
 import path from 'node:path';
-import { createObjectStore, type ObjectStoreConfig } from '../storage/objects/index.js';
-import { createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
+import { createObjectStore, TooLargeError, type ObjectStoreConfig } from '../storage/objects/index.js';
+import { ConflictError, createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
+import { ApiError } from './errors.js';
 import { createPresenceStore, type PresenceStoreConfig } from '../storage/presence/index.js';
 
 export interface StoreConfigs {
@@ -59,15 +62,20 @@ export async function closeStores(stores: Stores): Promise<void> {
  * Builds the per-process services around the stores. `gc` is for a serving process only (see
  * server/http/upload-memory.ts): without it uploads leave their buffers to V8's own schedule.
  */
-export async function createContext(config: Config, logger: Logger, stores: Stores, now: () => number = Date.now, gc?: Gc): Promise<AppContext> {
-  const dsnCache = new DsnCache(stores.metadata, stores.presence, logger, now);
+export async function createContext(config: Config, logger: Logger, openedStores: Stores, now: () => number = Date.now, gc?: Gc): Promise<AppContext> {
+  // One registry per context (several apps share a test process). Held polls are read at scrape time.
+  let commands: CommandHub | undefined;
+  const metrics = new Metrics({ heldPolls: () => commands?.heldPolls ?? 0 });
+  // Every store call is timed at this boundary, whatever its driver: one generic wrapper per port.
+  const stores = instrumentStores(openedStores, metrics, callerFault);
+  const dsnCache = new DsnCache(stores.metadata, stores.presence, logger, now, undefined, { hit: metrics.dsnHit, miss: metrics.dsnMiss });
   await dsnCache.start();
   const tokenUse = new LastUsedBatch((batch) => stores.metadata.touchReadTokens(batch));
   const runIndex = new RunIndexWriter(stores.metadata, logger);
   runIndex.start();
   const housekeeping = new Housekeeping({ metadata: stores.metadata, dsnCache, tokenUse, logger, now });
   housekeeping.start();
-  const commands = new CommandHub(stores.metadata, stores.presence, logger, { holdMs: config.commandsHoldMs, recheckMs: config.commandsRecheckMs });
+  commands = new CommandHub(stores.metadata, stores.presence, logger, { holdMs: config.commandsHoldMs, recheckMs: config.commandsRecheckMs });
   await commands.start();
   return {
     config,
@@ -81,8 +89,14 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
     tokenUse,
     uploadMemory: new UploadMemory(gc),
     commands,
+    metrics,
     now,
   };
+}
+
+/** Store refusals the caller caused (not counted as backend errors): a unique conflict, an upload over its limit, an upload refused for its content (a non-PNG). */
+function callerFault(err: unknown): boolean {
+  return err instanceof ConflictError || err instanceof TooLargeError || err instanceof ApiError;
 }
 
 /** Flushes what is buffered, then closes every store. */

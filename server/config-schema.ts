@@ -154,6 +154,14 @@ export const VARIABLES = [
     default: 5_000,
     doc: 'a held poll looks for commands this often even without a wake-up (100–600000)',
   },
+  {
+    name: 'AUGUR_METRICS_TOKEN',
+    schema: { type: 'string', minLength: 16 },
+    defaultDoc: 'unset → no metrics endpoint',
+    doc: 'bearer token of `GET /api/v1/metrics` (Prometheus text; see Metrics); at least 16 characters; unset, the path answers 404',
+    expected: 'a string of at least 16 characters',
+    secret: true,
+  },
 ] as const satisfies readonly VariableSpec[];
 
 /** Read by the AWS credential chain, not by Augur: documented beside Augur's own. */

@@ -32,6 +32,8 @@ export interface Config {
   commandsHoldMs: number;
   /** A held poll re-checks the store this often, so a lost wake-up message only delays a command. */
   commandsRecheckMs: number;
+  /** Bearer token of GET /api/v1/metrics; unset, the route is not served. */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {
@@ -140,6 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
     scryptLogN: num('AUGUR_SCRYPT_LOG_N'),
     commandsHoldMs: num('AUGUR_COMMANDS_HOLD_MS'),
     commandsRecheckMs: num('AUGUR_COMMANDS_RECHECK_MS'),
+    metricsToken: str('AUGUR_METRICS_TOKEN'),
   };
 }
 

@@ -11,6 +11,7 @@ import type { LastUsedBatch } from './services/last-used.js';
 import type { Housekeeping } from './services/housekeeping.js';
 import type { UploadMemory } from './http/upload-memory.js';
 import type { CommandHub } from './services/commands.js';
+import type { Metrics } from './services/metrics.js';
 
 export interface Stores {
   objects: ObjectStore;
@@ -35,6 +36,8 @@ export interface AppContext {
   uploadMemory: UploadMemory;
   /** The intervention channel: issued commands and held polls. */
   commands: CommandHub;
+  /** This context's Prometheus registry and the series the request path updates. */
+  metrics: Metrics;
   /** Injected so tests can move time without sleeping. */
   now: () => number;
 }

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import { DSN_KEY_RE, READ_TOKEN_RE, sha256 } from '../services/credentials.js';
+import { DSN_KEY_RE, READ_TOKEN_RE, sameDigest, sha256 } from '../services/credentials.js';
 import type { DsnAuth, UserAuth } from './types.js';
 
 export const SESSION_COOKIE = 'augur_session';
@@ -25,6 +25,17 @@ export async function authenticateDsn(req: Request, ctx: AppContext): Promise<Ds
   const found = await ctx.dsnCache.resolve(key);
   if (!found) throw new ApiError('unknown_key', 'DSN api_key not recognised (unknown or revoked)');
   return { kind: 'dsn', ...found };
+}
+
+/**
+ * The metrics scrape: exactly AUGUR_METRICS_TOKEN as a bearer credential, 401 otherwise. Compared
+ * as SHA-256 digests in constant time, so neither the token's bytes nor its length leak by timing.
+ */
+export function authenticateMetrics(req: Request, ctx: AppContext): void {
+  const expected = ctx.config.metricsToken;
+  const key = bearer(req);
+  if (key === undefined) throw new ApiError('not_authenticated', 'Missing credential: send Authorization: Bearer <AUGUR_METRICS_TOKEN>');
+  if (!expected || !sameDigest(sha256(key), sha256(expected))) throw new ApiError('invalid_credential', 'Wrong metrics token');
 }
 
 /** Reads: a read token, or the session cookie (plus an admin's tenant override). Never a DSN key. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from '../logger.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -17,6 +17,8 @@ export interface RequestStartOptions {
   /** Paths under this prefix (the API) get `headers` on every answer. */
   prefix: string;
   headers: ReadonlyArray<readonly [string, string]>;
+  /** Called once the request is stamped (the metrics' recorder, see request-metrics.ts). */
+  onRequest?: (req: Request, res: Response) => void;
 }
 
 /**
@@ -27,10 +29,12 @@ export interface RequestStartOptions {
 export function requestStart(logger: Logger, api: RequestStartOptions): RequestHandler {
   const prefix = api.prefix.toLowerCase();
   const headers = api.headers;
+  const onRequest = api.onRequest;
   return (req, res, next) => {
     const incoming = req.get('x-request-id');
     req.id = incoming && INCOMING_ID.test(incoming) ? incoming : randomUUID();
     req.startedAt = process.hrtime.bigint();
+    onRequest?.(req, res);
     res.setHeader('X-Request-Id', req.id);
     // Matched as Express routes (case-insensitively, at a path segment boundary, on the path of
     // an absolute-form target too).

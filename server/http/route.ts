@@ -1,7 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { AppContext } from '../context.js';
 
-export type AuthMode = 'none' | 'dsn' | 'reader' | 'admin';
+/** `metrics`: the scrape token (AUGUR_METRICS_TOKEN) as a bearer credential, nothing else. */
+export type AuthMode = 'none' | 'dsn' | 'reader' | 'admin' | 'metrics';
 export type Method = 'get' | 'post' | 'put' | 'delete';
 
 /** One API route, declared with what the framework checks before its handler runs. */
@@ -28,6 +29,8 @@ export interface RouteDef {
    * instead of spinning against the server.
    */
   refusalPauseMs?: number;
+  /** Registered only when this says so (a route the configuration switches off answers 404 like an unknown path). */
+  enabled?: (ctx: AppContext) => boolean;
   handler: (req: Request, res: Response, ctx: AppContext) => unknown;
 }
 

@@ -1,4 +1,5 @@
 import type { Dsn, Tenant, User } from '../../storage/metadata/index.js';
+import type { RouteSeries } from '../services/metrics.js';
 
 export interface DsnAuth {
   kind: 'dsn';
@@ -26,6 +27,10 @@ declare global {
       /** The JSON body's bytes as received (after decompression), stored verbatim where possible. */
       rawBody?: Buffer;
       auth?: DsnAuth | UserAuth;
+      /** The served route's metric series (set by the route pipeline; see request-metrics.ts). */
+      metricsRoute?: RouteSeries;
+      /** The socket's bytesWritten when the request arrived, so its response's bytes can be told apart. */
+      bytesOutAtStart: number;
     }
   }
 }

@@ -80,6 +80,8 @@ export interface PngStorageOptions {
   /** The object key for this request's image (from its authenticated tenant and path). */
   key: (req: Request) => string;
   memory?: UploadMemory;
+  /** Uploads in progress (the augur_active_uploads gauge): up when the part starts streaming, down when it is stored or failed. */
+  active?: { inc(): void; dec(): void };
 }
 
 /**
@@ -115,9 +117,15 @@ export class PngObjectStorage implements StorageEngine {
       file.stream.resume();
     });
     file.stream.pipe(check);
+    const active = this.opts.active;
+    active?.inc();
     this.opts.objects.put(key, check, { contentType: 'image/png', maxBytes: this.opts.maxBytes }).then(
-      (info) => cb(null, { size: info.size, path: key }),
+      (info) => {
+        active?.dec();
+        cb(null, { size: info.size, path: key });
+      },
       (err: unknown) => {
+        active?.dec();
         if (!clientFault && !(err instanceof TooLargeError) && !(err instanceof ApiError) && err && typeof err === 'object') serverFaults.add(err);
         cb(err);
       },

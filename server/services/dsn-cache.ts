@@ -29,6 +29,8 @@ export class DsnCache {
     private readonly logger: Logger,
     private readonly now: () => number,
     ttlMs = DSN_CACHE_TTL_MS,
+    /** Counters of warm answers and of look-ups (augur_dsn_cache_lookups_total). */
+    private readonly counts?: { hit: { inc(): void }; miss: { inc(): void } },
   ) {
     this.lastUsed = new LastUsedBatch((batch) => this.metadata.touchDsns(batch));
     this.cache = new LRUCache<string, ResolvedDsn | false>({
@@ -57,6 +59,8 @@ export class DsnCache {
     // A live entry is read with get() (no promise, no fetch bookkeeping); anything else goes through
     // fetch(), which also keeps an expired entry's answer while the database fails.
     const live = this.cache.get(apiKey, { noDeleteOnStaleGet: true });
+    if (live !== undefined) this.counts?.hit.inc();
+    else this.counts?.miss.inc();
     const hit = live !== undefined ? live : await this.cache.fetch(apiKey);
     if (!hit) return undefined;
     this.lastUsed.mark(hit.dsn.id, this.now());

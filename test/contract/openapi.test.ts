@@ -133,7 +133,9 @@ describe('routes ⇔ OpenAPI paths × methods', () => {
       if (!route) continue;
       const responses = Object.keys(op.responses as JsonObject);
       const need: string[] = [];
-      if (route.auth !== 'none') need.push('401', '403');
+      // The metrics token is one secret compared whole: wrong or missing is 401, there is no 403.
+      if (route.auth === 'metrics') need.push('401');
+      else if (route.auth !== 'none') need.push('401', '403');
       if (route.body) need.push('400', '413', '415', '422');
       // A browser (cookie) write must send JSON when it sends a body at all: 415 otherwise.
       if (route.method !== 'get' && route.auth !== 'dsn') need.push('415');
@@ -170,7 +172,7 @@ describe('routes ⇔ OpenAPI paths × methods', () => {
     }
   });
 
-  it('security matches each route: DSN key on ingest, session or read token on reads, none on open routes', () => {
+  it('security matches each route: DSN key on ingest, the metrics token on metrics, session or read token on reads, none on open routes', () => {
     const wrong: string[] = [];
     for (const { method, path: p, op } of openapiOperations()) {
       const route = table.find((r) => r.method === method && r.path === p);
@@ -183,6 +185,8 @@ describe('routes ⇔ OpenAPI paths × methods', () => {
             schemes.size === 0 || requirements.some((s) => Object.keys(s).length === 0)
           : route.auth === 'dsn'
             ? schemes.size === 1 && schemes.has('dsnKey')
+            : route.auth === 'metrics'
+              ? schemes.size === 1 && schemes.has('metricsToken')
             : schemes.has('session') && !schemes.has('dsnKey');
       if (!ok) wrong.push(`${key(method, p)}: auth ${route.auth}, security ${[...schemes].join('+') || 'none'}`);
     }

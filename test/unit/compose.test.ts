@@ -7,7 +7,10 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { API_PREFIX } from '../../server/app.js';
 import { CONFIG_VARIABLES } from '../../server/config.js';
+import { VARIABLES } from '../../server/config-schema.js';
+import { metricsRoutes } from '../../server/routes/metrics.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (rel: string): string => readFileSync(path.join(root, rel), 'utf8');
@@ -25,9 +28,11 @@ interface Service {
   restart?: string;
   entrypoint?: string | string[];
   command?: string | string[];
+  configs?: (string | { source?: string; target?: string })[];
 }
 interface Compose {
   services: Record<string, Service>;
+  configs?: Record<string, { content?: string; file?: string }>;
 }
 
 const COMPOSE_FILES = ['docker-compose.yml', 'docker-compose.localstack.yml'] as const;
@@ -252,6 +257,52 @@ describe('docker-compose.yml', () => {
     }
     // MinIO refuses to start with a root password under 8 characters.
     expect(minio.MINIO_ROOT_PASSWORD.length).toBeGreaterThanOrEqual(8);
+  });
+});
+
+describe('docker-compose.yml: Prometheus', () => {
+  const compose = composes['docker-compose.yml'];
+  const { services } = compose;
+  const augur = augurServices(compose);
+  const prometheus = services.prometheus;
+  interface ScrapeConfig {
+    job_name: string;
+    metrics_path?: string;
+    authorization?: { type?: string; credentials?: string; credentials_file?: string };
+    static_configs?: { targets: string[] }[];
+  }
+  const config = parse(read('deploy/prometheus.yml')) as { scrape_configs: ScrapeConfig[] };
+  const job = config.scrape_configs.find((j) => j.job_name === 'augur');
+  const tokenSpec = VARIABLES.find((v) => v.name === 'AUGUR_METRICS_TOKEN')!;
+
+  it('runs a pinned Prometheus image with deploy/prometheus.yml, after the replicas are healthy', () => {
+    expect(prometheus, 'prometheus service').toBeDefined();
+    expect(withDefaults(prometheus.image ?? '')).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(bindMounts(prometheus)).toContainEqual({ source: './deploy/prometheus.yml', target: '/etc/prometheus/prometheus.yml' });
+    expect(commandText(prometheus)).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    for (const name of augur) expect(dependencies(prometheus)[name], `prometheus waits for ${name}`).toBe('service_healthy');
+  });
+
+  it('scrapes every replica directly, on its port, at the metrics route of the route table', () => {
+    expect(job, 'an `augur` scrape job').toBeDefined();
+    expect(metricsRoutes.map((r) => r.path)).toHaveLength(1);
+    expect(job!.metrics_path).toBe(`${API_PREFIX}${metricsRoutes[0]!.path}`);
+    const targets = (job!.static_configs ?? []).flatMap((c) => c.targets);
+    const expected = augur.map((name) => `${name}:${environment(services[name]).PORT ?? '8080'}`);
+    expect([...targets].sort()).toEqual([...expected].sort());
+  });
+
+  it('sends the replicas\' AUGUR_METRICS_TOKEN as its bearer token (the same default on both sides)', () => {
+    const tokens = new Set(augur.map((name) => environment(services[name]).AUGUR_METRICS_TOKEN));
+    expect(tokens.size).toBe(1);
+    const token = [...tokens][0]!;
+    expect(token.length).toBeGreaterThanOrEqual(tokenSpec.schema.minLength);
+    expect(job!.authorization?.type).toBe('Bearer');
+    const file = job!.authorization?.credentials_file;
+    expect(file, 'the token comes from a file, not from the config').toBeTruthy();
+    const mounted = (prometheus.configs ?? []).map((c) => (typeof c === 'string' ? { source: c, target: `/${c}` } : c)).find((c) => c.target === file);
+    expect(mounted, `a config mounted at ${file}`).toBeDefined();
+    expect(withDefaults(compose.configs?.[mounted!.source!]?.content ?? '')).toBe(token);
   });
 });
 

@@ -71,6 +71,21 @@ describe('configuration', () => {
     ]);
   });
 
+  it('takes AUGUR_METRICS_TOKEN of 16 characters or more, never echoing a refused one; unset or blank serves no metrics', () => {
+    expect(loadConfig({}).metricsToken).toBeUndefined();
+    expect(loadConfig({ AUGUR_METRICS_TOKEN: '   ' }).metricsToken).toBeUndefined();
+    expect(loadConfig({ AUGUR_METRICS_TOKEN: 'a-long-enough-token' }).metricsToken).toBe('a-long-enough-token');
+    let err: ConfigError | undefined;
+    try {
+      loadConfig({ AUGUR_METRICS_TOKEN: 'tooShortSecret' });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.problems.join('\n')).toContain('AUGUR_METRICS_TOKEN');
+    expect(err!.problems.join('\n')).not.toContain('tooShortSecret');
+  });
+
   it('refuses S3 settings without a bucket and presigned reads without S3', () => {
     expect(() => loadConfig({ AUGUR_S3_ENDPOINT: 'http://minio:9000' })).toThrow(/AUGUR_S3_ENDPOINT is set but AUGUR_S3_BUCKET is not/);
     expect(() => loadConfig({ AUGUR_SCREENSHOT_READS: 'presign' })).toThrow(/AUGUR_SCREENSHOT_READS=presign needs the S3 object store/);

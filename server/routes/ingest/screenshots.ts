@@ -45,6 +45,7 @@ export const screenshotRoutes = [
         objects: ctx.stores.objects,
         maxBytes: ctx.config.maxScreenshotBytes,
         memory: ctx.uploadMemory,
+        active: ctx.metrics.activeUploads,
         key: (req) => uploadOf(req).target.keys.screenshot(stepOf(req), kindOf(req)),
       }),
     ],
