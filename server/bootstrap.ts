@@ -15,23 +15,35 @@ import path from 'node:path';
 import { createObjectStore, type ObjectStoreConfig } from '../storage/objects/index.js';
 import { createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
 import { createPresenceStore, type PresenceStoreConfig } from '../storage/presence/index.js';
+import { createAppendLedger, type AppendLedgerConfig } from '../storage/append-ledger/index.js';
+import { createRateLimiter, type RateLimiterConfig } from '../storage/rate-limiter/index.js';
+import { createMessageBus, type MessageBusConfig } from '../storage/bus/index.js';
 
 export interface StoreConfigs {
   objects: ObjectStoreConfig;
   metadata: MetadataStoreConfig;
   presence: PresenceStoreConfig;
+  appendLedger: AppendLedgerConfig;
+  rateLimiter: RateLimiterConfig;
+  bus: MessageBusConfig;
 }
 
 /** The server's configuration put in each port's terms: a production backend where its variable is set, the embedded one otherwise. */
 export function storeConfigs(config: Config): StoreConfigs {
+  const shared = config.redisUrl ? ({ driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix } as const) : ({ driver: 'memory' } as const);
   return {
     objects: config.s3 ? { driver: 's3', ...config.s3 } : { driver: 'fs', root: path.join(config.dataDir, 'objects') },
     metadata: config.databaseUrl ? { driver: 'postgres', url: config.databaseUrl } : { driver: 'sqlite', file: path.join(config.dataDir, 'augur.sqlite') },
-    presence: config.redisUrl ? { driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix } : { driver: 'memory' },
+    // The four small shared-state ports all live in the one Redis when it is configured (one
+    // command connection per process, see storage/redis/connection.ts), in-process otherwise.
+    presence: shared,
+    appendLedger: shared,
+    rateLimiter: shared,
+    bus: shared,
   };
 }
 
-/** Opens the three stores the configuration names and runs pending migrations. */
+/** Opens the stores the configuration names and runs pending migrations. */
 export async function openStores(config: Config, logger: Logger): Promise<Stores> {
   const backends = describeBackends(config);
   logger.info({ backends }, `backends: objects=${backends.objects}; metadata=${backends.metadata}; presence=${backends.presence}`);
@@ -40,6 +52,9 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
     objects: await createObjectStore(configs.objects),
     metadata: createMetadataStore(configs.metadata),
     presence: createPresenceStore(configs.presence),
+    appendLedger: createAppendLedger(configs.appendLedger),
+    rateLimiter: createRateLimiter(configs.rateLimiter),
+    bus: createMessageBus(configs.bus),
   };
   try {
     await stores.metadata.migrate();
@@ -52,7 +67,7 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
 
 /** Closes every store; one failing to close does not keep the others open. */
 export async function closeStores(stores: Stores): Promise<void> {
-  await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
+  await Promise.allSettled(Object.values(stores).map((s: { close(): Promise<void> }) => s.close()));
 }
 
 /**
@@ -60,14 +75,14 @@ export async function closeStores(stores: Stores): Promise<void> {
  * server/http/upload-memory.ts): without it uploads leave their buffers to V8's own schedule.
  */
 export async function createContext(config: Config, logger: Logger, stores: Stores, now: () => number = Date.now, gc?: Gc): Promise<AppContext> {
-  const dsnCache = new DsnCache(stores.metadata, stores.presence, logger, now);
+  const dsnCache = new DsnCache(stores.metadata, stores.bus, logger, now);
   await dsnCache.start();
   const tokenUse = new LastUsedBatch((batch) => stores.metadata.touchReadTokens(batch));
   const runIndex = new RunIndexWriter(stores.metadata, logger);
   runIndex.start();
   const housekeeping = new Housekeeping({ metadata: stores.metadata, dsnCache, tokenUse, logger, now });
   housekeeping.start();
-  const commands = new CommandHub(stores.metadata, stores.presence, logger, { holdMs: config.commandsHoldMs, recheckMs: config.commandsRecheckMs });
+  const commands = new CommandHub(stores.metadata, stores.bus, logger, { holdMs: config.commandsHoldMs, recheckMs: config.commandsRecheckMs });
   await commands.start();
   return {
     config,
@@ -77,7 +92,7 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
     dsnCache,
     runIndex,
     housekeeping,
-    appends: new Appender(stores.objects, stores.presence),
+    appends: new Appender(stores.objects, stores.appendLedger),
     tokenUse,
     uploadMemory: new UploadMemory(gc),
     commands,

@@ -1,0 +1,37 @@
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { ConsumeLimit, Consumed, RateLimiter, WindowCount } from './types.js';
+
+/**
+ * The port over a rate-limiter-flexible limiter (memory or Redis: same calls, atomic increments
+ * either way). The library keeps time with its own clock, so it is given no say in where a window
+ * ends: the window is part of the key (its index on the caller's clock), and the library's expiry,
+ * derived from the caller's now and that window's end, only collects counters of past windows.
+ */
+export abstract class FlexibleRateLimiter implements RateLimiter {
+  abstract readonly kind: 'redis' | 'memory';
+  protected abstract readonly limiter: RateLimiterAbstract;
+
+  private window(key: string, windowMs: number, now: number): { key: string; resetAt: number; options: { customDuration: number } } {
+    const index = Math.floor(now / windowMs);
+    const resetAt = (index + 1) * windowMs;
+    // Whole seconds (the library's unit), rounded up, plus one so a counter never goes before its window ends.
+    return { key: `${key}:${windowMs}:${index}`, resetAt, options: { customDuration: Math.ceil((resetAt - now) / 1000) + 1 } };
+  }
+
+  async hit(key: string, windowMs: number, now: number, by = 1): Promise<WindowCount> {
+    const w = this.window(key, windowMs, now);
+    const res = by >= 0 ? await this.limiter.penalty(w.key, by, w.options) : await this.limiter.reward(w.key, -by, w.options);
+    return { count: Math.max(0, res.consumedPoints), resetAt: w.resetAt };
+  }
+
+  async consume(key: string, points: number, limit: ConsumeLimit, now: number): Promise<Consumed> {
+    const w = this.window(key, limit.windowMs, now);
+    const res = await this.limiter.penalty(w.key, points, w.options);
+    if (res.consumedPoints <= limit.points) return { allowed: true, remaining: limit.points - res.consumedPoints, retryAfterMs: 0 };
+    const back = await this.limiter.reward(w.key, points, w.options);
+    return { allowed: false, remaining: Math.max(0, limit.points - back.consumedPoints), retryAfterMs: w.resetAt - now };
+  }
+
+  abstract ping(): Promise<void>;
+  abstract close(): Promise<void>;
+}
