@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { acquireRedis, type RedisTarget } from '../redis/connection.js';
+import type { RedisTarget } from '../redis/connection.js';
+import { RedisDriver } from '../redis/driver.js';
 import { APPEND_COUNTER_TTL_S, IDEMPOTENCY_TTL_MS, type AppendLedger, type AppendReservation } from './types.js';
 
 // Sequence number and byte reservation of one appended file, atomically. With an idempotency key
@@ -67,21 +67,14 @@ type Cmds = {
 };
 
 /** Redis-backed ledger: every replica draws from the same counters and leases. */
-export class RedisAppendLedger implements AppendLedger {
-  readonly kind = 'redis' as const;
-  private readonly redis: Redis & Cmds;
-  private readonly prefix: string;
-  private readonly releaseConnection: () => void;
-
+export class RedisAppendLedger extends RedisDriver<Cmds> implements AppendLedger {
   constructor(target: RedisTarget) {
-    const { redis, release } = acquireRedis(target.url);
-    redis.defineCommand('augurReserve', { numberOfKeys: 2, lua: RESERVE });
-    redis.defineCommand('augurInitAppend', { numberOfKeys: 1, lua: INIT });
-    redis.defineCommand('augurLease', { numberOfKeys: 1, lua: LEASE });
-    redis.defineCommand('augurRelease', { numberOfKeys: 1, lua: RELEASE });
-    this.redis = redis as Redis & Cmds;
-    this.prefix = target.prefix;
-    this.releaseConnection = release;
+    super(target, {
+      augurReserve: { keys: 2, lua: RESERVE },
+      augurInitAppend: { keys: 1, lua: INIT },
+      augurLease: { keys: 1, lua: LEASE },
+      augurRelease: { keys: 1, lua: RELEASE },
+    });
   }
 
   async reserve(file: string, bytes: number, maxBytes: number | null, now: number, idempotencyKey?: string): Promise<AppendReservation | null> {
@@ -104,13 +97,5 @@ export class RedisAppendLedger implements AppendLedger {
 
   async release(key: string, token: string): Promise<void> {
     await this.redis.augurRelease(`${this.prefix}lease:${key}`, token);
-  }
-
-  async ping(): Promise<void> {
-    await this.redis.ping();
-  }
-
-  async close(): Promise<void> {
-    this.releaseConnection();
   }
 }

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
-import { acquireRedis, type RedisTarget } from '../redis/connection.js';
+import type { RedisTarget } from '../redis/connection.js';
+import { RedisDriver } from '../redis/driver.js';
 import { PRESENCE_TTL_MS, type ClientPresence, type PresenceStore, type StampInput } from './types.js';
 
 // One round trip per stamp: resolve the client behind the DSN key, write its fields, index it per tenant.
@@ -34,18 +34,9 @@ return cid
 type Cmds = { augurStamp(k1: string, k2: string, ...args: string[]): Promise<string> };
 
 /** Redis-backed presence: every replica lists the same clients. */
-export class RedisPresenceStore implements PresenceStore {
-  readonly kind = 'redis' as const;
-  private readonly redis: Redis & Cmds;
-  private readonly prefix: string;
-  private readonly release: () => void;
-
+export class RedisPresenceStore extends RedisDriver<Cmds> implements PresenceStore {
   constructor(target: RedisTarget) {
-    const { redis, release } = acquireRedis(target.url);
-    redis.defineCommand('augurStamp', { numberOfKeys: 2, lua: STAMP });
-    this.redis = redis as Redis & Cmds;
-    this.prefix = target.prefix;
-    this.release = release;
+    super(target, { augurStamp: { keys: 2, lua: STAMP } });
   }
 
   async stamp(input: StampInput): Promise<string> {
@@ -81,13 +72,5 @@ export class RedisPresenceStore implements PresenceStore {
       out.push({ client_id: client_id ?? ids[i]!, last_seen: Number(last_seen), fields: rest });
     });
     return out.sort((a, b) => b.last_seen - a.last_seen);
-  }
-
-  async ping(): Promise<void> {
-    await this.redis.ping();
-  }
-
-  async close(): Promise<void> {
-    this.release();
   }
 }

@@ -1,28 +1,23 @@
-import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { acquireRedis, type RedisTarget } from '../redis/connection.js';
-import { FlexibleRateLimiter } from './windows.js';
+import type { RedisTarget } from '../redis/connection.js';
+import { RedisDriver } from '../redis/driver.js';
+import type { ConsumeLimit, Consumed, RateLimiter, WindowCount } from './types.js';
+import { LIBRARY_DEFAULTS, Windows } from './windows.js';
 
 /** Windows in Redis, shared by every replica (the library's one-script increment, on the shared connection). */
-export class RedisRateLimiter extends FlexibleRateLimiter {
-  readonly kind = 'redis' as const;
-  protected readonly limiter: RateLimiterRedis;
-  private readonly redis: Redis;
-  private readonly release: () => void;
+export class RedisRateLimiter extends RedisDriver implements RateLimiter {
+  private readonly windows: Windows;
 
   constructor(target: RedisTarget) {
-    super();
-    const { redis, release } = acquireRedis(target.url);
-    this.redis = redis;
-    this.release = release;
-    this.limiter = new RateLimiterRedis({ storeClient: redis, keyPrefix: `${target.prefix}rl`, points: Number.MAX_SAFE_INTEGER, duration: 1 });
+    super(target);
+    this.windows = new Windows(new RateLimiterRedis({ ...LIBRARY_DEFAULTS, storeClient: this.redis, keyPrefix: `${this.prefix}rl` }));
   }
 
-  async ping(): Promise<void> {
-    await this.redis.ping();
+  hit(key: string, windowMs: number, now: number, by?: number): Promise<WindowCount> {
+    return this.windows.hit(key, windowMs, now, by);
   }
 
-  async close(): Promise<void> {
-    this.release();
+  consume(key: string, points: number, limit: ConsumeLimit, now: number): Promise<Consumed> {
+    return this.windows.consume(key, points, limit, now);
   }
 }

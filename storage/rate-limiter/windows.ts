@@ -1,15 +1,15 @@
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { ConsumeLimit, Consumed, RateLimiter, WindowCount } from './types.js';
+import type { ConsumeLimit, Consumed, WindowCount } from './types.js';
 
 /**
- * The port over a rate-limiter-flexible limiter (memory or Redis: same calls, atomic increments
- * either way). The library keeps time with its own clock, so it is given no say in where a window
- * ends: the window is part of the key (its index on the caller's clock), and the library's expiry,
- * derived from the caller's now and that window's end, only collects counters of past windows.
+ * Fixed windows over a rate-limiter-flexible limiter (memory or Redis: same calls, atomic
+ * increments either way). The library keeps time with its own clock, so it is given no say in
+ * where a window ends: the window is part of the key (its index on the caller's clock), and the
+ * library's expiry, derived from the caller's now and that window's end, only collects counters
+ * of past windows.
  */
-export abstract class FlexibleRateLimiter implements RateLimiter {
-  abstract readonly kind: 'redis' | 'memory';
-  protected abstract readonly limiter: RateLimiterAbstract;
+export class Windows {
+  constructor(private readonly limiter: RateLimiterAbstract) {}
 
   private window(key: string, windowMs: number, now: number): { key: string; resetAt: number; options: { customDuration: number } } {
     const index = Math.floor(now / windowMs);
@@ -28,10 +28,11 @@ export abstract class FlexibleRateLimiter implements RateLimiter {
     const w = this.window(key, limit.windowMs, now);
     const res = await this.limiter.penalty(w.key, points, w.options);
     if (res.consumedPoints <= limit.points) return { allowed: true, remaining: limit.points - res.consumedPoints, retryAfterMs: 0 };
+    // Over: given back at once, so a refused call spends nothing (others may briefly see it counted).
     const back = await this.limiter.reward(w.key, points, w.options);
     return { allowed: false, remaining: Math.max(0, limit.points - back.consumedPoints), retryAfterMs: w.resetAt - now };
   }
-
-  abstract ping(): Promise<void>;
-  abstract close(): Promise<void>;
 }
+
+/** The library's own per-instance limits, unused: every call passes its window (customDuration) and its limit is checked here. */
+export const LIBRARY_DEFAULTS = { points: Number.MAX_SAFE_INTEGER, duration: 1 };
