@@ -6,7 +6,8 @@ import type { ConsumeLimit, Consumed, WindowCount } from './types.js';
  * increments either way). The library keeps time with its own clock, so it is given no say in
  * where a window ends: the window is part of the key (its index on the caller's clock), and the
  * library's expiry, derived from the caller's now and that window's end, only collects counters
- * of past windows.
+ * of past windows (a counter lives at least until its window ends as long as the caller's clock
+ * runs no slower than the machine's: true of the server's clock; a test clock moves forward).
  */
 export class Windows {
   constructor(private readonly limiter: RateLimiterAbstract) {}
