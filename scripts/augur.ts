@@ -80,7 +80,7 @@ admin
     withStores(async (s, a) => {
       const t = await a.updateTenant(slug, { modelio: o.modelio });
       // Replicas re-read tenants within seconds anyway; the broadcast makes it immediate.
-      await new DsnCache(s.metadata, s.presence, createLogger('warn'), Date.now).broadcast({ tenantId: t.id });
+      await new DsnCache(s.metadata, s.bus, createLogger('warn'), Date.now).broadcast({ tenantId: t.id });
       out(JSON.stringify({ id: t.id, slug: t.slug, modelio_enabled: t.modelio_enabled }));
     }),
   );
@@ -128,7 +128,7 @@ admin
   .action((id: string) =>
     withStores(async (s, a) => {
       const row = await a.revokeDsn(id);
-      await new DsnCache(s.metadata, s.presence, createLogger('warn'), Date.now).broadcast({ dsnId: row.id });
+      await new DsnCache(s.metadata, s.bus, createLogger('warn'), Date.now).broadcast({ dsnId: row.id });
       out(JSON.stringify({ id: row.id, revoked_at: new Date(row.revoked_at!).toISOString() }));
     }),
   );

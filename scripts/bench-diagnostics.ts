@@ -28,7 +28,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { PNG } from 'pngjs';
 import { createApp } from '../server/app.js';
-import { createContext, openStores } from '../server/bootstrap.js';
+import { closeStores, createContext, openStores } from '../server/bootstrap.js';
 import { loadConfig } from '../server/config.js';
 import type { AppContext, Stores } from '../server/context.js';
 import { createLogger } from '../server/logger.js';
@@ -169,7 +169,7 @@ async function profile(name: string, env: Record<string, string>): Promise<void>
     await bare.close();
   } finally {
     for (const c of contexts) await c.runIndex.stop().catch(() => undefined);
-    await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
+    await closeStores(stores);
   }
 }
 

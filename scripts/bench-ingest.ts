@@ -173,8 +173,9 @@ async function redisCommandStats(r: Redis): Promise<Map<string, number>> {
   return out;
 }
 
-// Commands that appear only inside the presence store's Lua scripts (stamp, reserve, init, hit).
-const SCRIPT_INNER = new Set(['set', 'get', 'hset', 'hsetnx', 'pexpire', 'zadd', 'zremrangebyscore', 'exists', 'hget', 'hincrby', 'expire', 'incr', 'incrby', 'pttl']);
+// Commands that appear only inside Lua scripts: presence's stamp, the append ledger's reserve, init
+// and step-lock lease/release, the rate limiter's window increment (rate-limiter-flexible's script).
+const SCRIPT_INNER = new Set(['del', 'set', 'get', 'hset', 'hsetnx', 'pexpire', 'zadd', 'zremrangebyscore', 'exists', 'hget', 'hincrby', 'expire', 'incr', 'incrby', 'pttl']);
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'augur-bench-'));

@@ -18,23 +18,35 @@ import { createObjectStore, TooLargeError, type ObjectStoreConfig } from '../sto
 import { ConflictError, createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
 import { ApiError } from './errors.js';
 import { createPresenceStore, type PresenceStoreConfig } from '../storage/presence/index.js';
+import { createAppendLedger, type AppendLedgerConfig } from '../storage/append-ledger/index.js';
+import { createRateLimiter, type RateLimiterConfig } from '../storage/rate-limiter/index.js';
+import { createMessageBus, type MessageBusConfig } from '../storage/bus/index.js';
 
 export interface StoreConfigs {
   objects: ObjectStoreConfig;
   metadata: MetadataStoreConfig;
   presence: PresenceStoreConfig;
+  appendLedger: AppendLedgerConfig;
+  rateLimiter: RateLimiterConfig;
+  bus: MessageBusConfig;
 }
 
 /** The server's configuration put in each port's terms: a production backend where its variable is set, the embedded one otherwise. */
 export function storeConfigs(config: Config): StoreConfigs {
+  const shared = config.redisUrl ? ({ driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix } as const) : ({ driver: 'memory' } as const);
   return {
     objects: config.s3 ? { driver: 's3', ...config.s3 } : { driver: 'fs', root: path.join(config.dataDir, 'objects') },
     metadata: config.databaseUrl ? { driver: 'postgres', url: config.databaseUrl } : { driver: 'sqlite', file: path.join(config.dataDir, 'augur.sqlite') },
-    presence: config.redisUrl ? { driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix } : { driver: 'memory' },
+    // The four small shared-state ports all live in the one Redis when it is configured (one
+    // command connection per process, see storage/redis/connection.ts), in-process otherwise.
+    presence: shared,
+    appendLedger: shared,
+    rateLimiter: shared,
+    bus: shared,
   };
 }
 
-/** Opens the three stores the configuration names and runs pending migrations. */
+/** Opens the stores the configuration names and runs pending migrations. */
 export async function openStores(config: Config, logger: Logger): Promise<Stores> {
   const backends = describeBackends(config);
   logger.info({ backends }, `backends: objects=${backends.objects}; metadata=${backends.metadata}; presence=${backends.presence}`);
@@ -43,6 +55,9 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
     objects: await createObjectStore(configs.objects),
     metadata: createMetadataStore(configs.metadata),
     presence: createPresenceStore(configs.presence),
+    appendLedger: createAppendLedger(configs.appendLedger),
+    rateLimiter: createRateLimiter(configs.rateLimiter),
+    bus: createMessageBus(configs.bus),
   };
   try {
     await stores.metadata.migrate();
@@ -55,7 +70,7 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
 
 /** Closes every store; one failing to close does not keep the others open. */
 export async function closeStores(stores: Stores): Promise<void> {
-  await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
+  await Promise.allSettled(Object.values(stores).map((s: { close(): Promise<void> }) => s.close()));
 }
 
 /**
@@ -68,14 +83,14 @@ export async function createContext(config: Config, logger: Logger, openedStores
   const metrics = new Metrics({ heldPolls: () => commands?.heldPolls ?? 0 });
   // Every store call is timed at this boundary, whatever its driver: one generic wrapper per port.
   const stores = instrumentStores(openedStores, metrics, callerFault);
-  const dsnCache = new DsnCache(stores.metadata, stores.presence, logger, now, undefined, { hit: metrics.dsnHit, miss: metrics.dsnMiss });
+  const dsnCache = new DsnCache(stores.metadata, stores.bus, logger, now, undefined, { hit: metrics.dsnHit, miss: metrics.dsnMiss });
   await dsnCache.start();
   const tokenUse = new LastUsedBatch((batch) => stores.metadata.touchReadTokens(batch));
   const runIndex = new RunIndexWriter(stores.metadata, logger);
   runIndex.start();
   const housekeeping = new Housekeeping({ metadata: stores.metadata, dsnCache, tokenUse, logger, now });
   housekeeping.start();
-  commands = new CommandHub(stores.metadata, stores.presence, logger, { holdMs: config.commandsHoldMs, recheckMs: config.commandsRecheckMs });
+  commands = new CommandHub(stores.metadata, stores.bus, logger, { holdMs: config.commandsHoldMs, recheckMs: config.commandsRecheckMs });
   await commands.start();
   return {
     config,
@@ -85,7 +100,7 @@ export async function createContext(config: Config, logger: Logger, openedStores
     dsnCache,
     runIndex,
     housekeeping,
-    appends: new Appender(stores.objects, stores.presence),
+    appends: new Appender(stores.objects, stores.appendLedger),
     tokenUse,
     uploadMemory: new UploadMemory(gc),
     commands,

@@ -52,7 +52,7 @@ export const VARIABLES = [
   { name: 'AUGUR_HOST', schema: { type: 'string' }, default: '0.0.0.0', doc: 'address to bind' },
   { name: 'AUGUR_DATA_DIR', schema: { type: 'string' }, default: './data', doc: 'embedded backends: `objects/` and `augur.sqlite` live here' },
   url('AUGUR_DATABASE_URL', 'postgres-url', 'unset → SQLite', '`postgres://user:pass@host:5432/db`: metadata in Postgres'),
-  url('AUGUR_REDIS_URL', 'redis-url', 'unset → in-process', '`redis://host:6379`: presence, counters, rate limits, cache invalidation'),
+  url('AUGUR_REDIS_URL', 'redis-url', 'unset → in-process', '`redis://host:6379`: presence, append ledger, rate limits, message bus (see below)'),
   { name: 'AUGUR_REDIS_PREFIX', schema: { type: 'string' }, default: 'augur:', doc: 'prefix of every Redis key (several deployments can share one Redis)' },
   {
     name: 'AUGUR_S3_BUCKET',

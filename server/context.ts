@@ -3,6 +3,9 @@ import type { Logger } from './logger.js';
 import type { ObjectStore } from '../storage/objects/index.js';
 import type { MetadataStore } from '../storage/metadata/index.js';
 import type { PresenceStore } from '../storage/presence/index.js';
+import type { AppendLedger } from '../storage/append-ledger/index.js';
+import type { RateLimiter } from '../storage/rate-limiter/index.js';
+import type { MessageBus } from '../storage/bus/index.js';
 import type { Validator } from './http/validator.js';
 import type { DsnCache } from './services/dsn-cache.js';
 import type { RunIndexWriter } from './services/run-index.js';
@@ -17,6 +20,9 @@ export interface Stores {
   objects: ObjectStore;
   metadata: MetadataStore;
   presence: PresenceStore;
+  appendLedger: AppendLedger;
+  rateLimiter: RateLimiter;
+  bus: MessageBus;
 }
 
 /** Everything a request handler may use; built once per process by createContext(). */

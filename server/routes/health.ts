@@ -25,8 +25,10 @@ export const healthRoutes = [
     path: '/readyz',
     auth: 'none',
     handler: async (_req, res, ctx: AppContext) => {
-      const { objects, metadata, presence } = ctx.stores;
-      const [o, m, p] = await Promise.all([check(() => objects.ping()), check(() => metadata.ping()), check(() => presence.ping())]);
+      const { objects, metadata, presence, appendLedger, rateLimiter, bus } = ctx.stores;
+      // "presence" stands for the four small shared-state ports: one backend (Redis or in-process), answering for all.
+      const shared = async () => void (await Promise.all([presence.ping(), appendLedger.ping(), rateLimiter.ping(), bus.ping()]));
+      const [o, m, p] = await Promise.all([check(() => objects.ping()), check(() => metadata.ping()), check(shared)]);
       const ready = o.ok && m.ok && p.ok;
       const checks = {
         objects: { backend: objects.kind, ...o },

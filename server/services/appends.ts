@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ObjectStore } from '../../storage/objects/index.js';
-import type { PresenceStore } from '../../storage/presence/index.js';
+import type { AppendLedger } from '../../storage/append-ledger/index.js';
 import { mapLimit } from './map-limit.js';
 
 export interface AppendResult {
@@ -35,7 +35,7 @@ interface Piece {
 /**
  * Appends without losing a line when several replicas append to one file at once, on stores that
  * have no append and no conditional writes: each append is its own immutable chunk object, named
- * by a sequence number the presence store hands out atomically (plus random bytes, so a counter
+ * by a sequence number the append ledger hands out atomically (plus random bytes, so a counter
  * rebuilt after a Redis loss can never overwrite a chunk). A read concatenates the chunks in order.
  * The same atomic step reserves bytes against a file's bound, so concurrent appends never exceed it.
  *
@@ -47,7 +47,7 @@ interface Piece {
 export class Appender {
   constructor(
     private readonly objects: ObjectStore,
-    private readonly presence: PresenceStore,
+    private readonly ledger: AppendLedger,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -63,11 +63,11 @@ export class Appender {
    * got its chunk written writes it now, and one that did finds it there.
    */
   async append(fileKey: string, data: Buffer, maxBytes: number | null, contentType: string, idempotencyKey?: string): Promise<AppendResult> {
-    let r = await this.presence.reserveAppend(fileKey, data.length, maxBytes, idempotencyKey);
+    let r = await this.ledger.reserve(fileKey, data.length, maxBytes, this.now(), idempotencyKey);
     if (!r) {
       const { seq, bytes } = await this.scan(fileKey);
-      await this.presence.initAppend(fileKey, seq, bytes);
-      r = await this.presence.reserveAppend(fileKey, data.length, maxBytes, idempotencyKey);
+      await this.ledger.init(fileKey, seq, bytes);
+      r = await this.ledger.reserve(fileKey, data.length, maxBytes, this.now(), idempotencyKey);
       if (!r) throw new Error(`append counter for ${fileKey} vanished`);
     }
     const body = r.allowed < data.length ? cutUtf8(data, r.allowed) : data;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { MetadataStore, RunCommand } from '../../storage/metadata/index.js';
-import type { PresenceStore } from '../../storage/presence/index.js';
+import type { MessageBus } from '../../storage/bus/index.js';
 import type { Logger } from '../logger.js';
 
 /** Presence pub/sub channel: "<tenant id>\n<run id>" when a run gets a command. */
@@ -24,7 +24,7 @@ export interface CommandHubOptions {
 
 /**
  * The intervention channel's server side. Commands live in the metadata store (every replica
- * sees them); a held poll sleeps until this process hears, through the presence store's pub/sub,
+ * sees them); a held poll sleeps until this process hears, through the message bus,
  * that its run got a command, or until its periodic re-check, the end of its hold, its client
  * leaving, or shutdown.
  */
@@ -39,13 +39,13 @@ export class CommandHub {
 
   constructor(
     private readonly metadata: MetadataStore,
-    private readonly presence: PresenceStore,
+    private readonly bus: MessageBus,
     private readonly logger: Logger,
     readonly opts: CommandHubOptions,
   ) {}
 
   async start(): Promise<void> {
-    await this.presence.subscribe(CHANNEL, (msg) => this.wake(msg));
+    await this.bus.subscribe(CHANNEL, (msg) => this.wake(msg));
   }
 
   /** Stores the command as the run's next one and wakes the polls held for the run, on every replica. */
@@ -63,7 +63,7 @@ export class CommandHub {
     const key = waiterKey(c.tenantId, c.runId);
     this.wake(key);
     // Best effort: a lost message only delays other replicas' polls until their next re-check.
-    await this.presence.publish(CHANNEL, key).catch((err: unknown) => this.logger.warn({ err }, 'command wake-up not published; held polls re-check'));
+    await this.bus.publish(CHANNEL, key).catch((err: unknown) => this.logger.warn({ err }, 'command wake-up not published; held polls re-check'));
     return row;
   }
 

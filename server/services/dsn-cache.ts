@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Dsn, MetadataStore, Tenant } from '../../storage/metadata/index.js';
-import type { PresenceStore } from '../../storage/presence/index.js';
+import type { MessageBus } from '../../storage/bus/index.js';
 import type { Logger } from '../logger.js';
 import { sameDigest, sha256 } from './credentials.js';
 import { LastUsedBatch } from './last-used.js';
@@ -25,7 +25,7 @@ export class DsnCache {
 
   constructor(
     private readonly metadata: MetadataStore,
-    private readonly presence: PresenceStore,
+    private readonly bus: MessageBus,
     private readonly logger: Logger,
     private readonly now: () => number,
     ttlMs = DSN_CACHE_TTL_MS,
@@ -50,7 +50,7 @@ export class DsnCache {
   }
 
   async start(): Promise<void> {
-    await this.presence.subscribe(CHANNEL, (msg) => this.drop(msg));
+    await this.bus.subscribe(CHANNEL, (msg) => this.drop(msg));
   }
 
   /** The key's DSN and tenant, or undefined when the key is unknown or revoked. */
@@ -72,7 +72,7 @@ export class DsnCache {
     const msg = JSON.stringify(change);
     this.drop(msg);
     try {
-      await this.presence.publish(CHANNEL, msg);
+      await this.bus.publish(CHANNEL, msg);
     } catch (err) {
       this.logger.warn({ err }, 'could not broadcast a key change; other replicas catch up within the cache TTL');
     }

@@ -36,7 +36,8 @@ export function fallbackClientId(req: Request, auth: DsnAuth): string {
 
 /**
  * Stamps a heartbeat in one presence round trip. Best effort: a presence failure is logged and
- * never fails the ingest call. Resolves to the client id stored, or undefined when it failed.
+ * never fails the ingest call. Resolves to the client id stored, or undefined when it failed;
+ * only POST /heartbeat waits for it (its answer names the client id), other ingest calls don't.
  */
 export function stampHeartbeat(
   ctx: AppContext,
@@ -76,7 +77,7 @@ export function relative(keys: BundleKeys, key: string): string {
   return key.slice(keys.prefix.length);
 }
 
-/** Starts the heartbeat stamp of an ingest call on a run (see stampHeartbeat): best effort, never rejects. */
+/** Starts the heartbeat stamp of an ingest call on a run (see stampHeartbeat): best effort, never rejects, never waited for. */
 export function startRunStamp(ctx: AppContext, req: Request, target: RunWrite, lastEvent: string): Promise<string | undefined> {
   return stampHeartbeat(ctx, req, target.auth, fallbackClientId(req, target.auth), false, {
     run_id: target.runId,
@@ -87,8 +88,9 @@ export function startRunStamp(ctx: AppContext, req: Request, target: RunWrite, l
 
 /**
  * Runs one run write with its heartbeat stamp started in the same tick (with Redis, both leave in
- * one pipeline), then records the run in the batched index: a call for a run whose manifest has
- * not arrived yet creates the run when the index flushes.
+ * one pipeline on the shared connection), then records the run in the batched index: a call for a
+ * run whose manifest has not arrived yet creates the run when the index flushes. The answer waits
+ * for the write only: a slow or absent presence never delays an ingest call.
  */
 export async function ingestRunWrite<T>(
   ctx: AppContext,
@@ -98,8 +100,8 @@ export async function ingestRunWrite<T>(
   write: () => Promise<T>,
   touch: Omit<RunTouch, 'tenant_id' | 'run_id' | 'seen_at'> = {},
 ): Promise<T> {
-  const stamped = startRunStamp(ctx, req, target, lastEvent);
-  const [result] = await Promise.all([write(), stamped]);
+  void startRunStamp(ctx, req, target, lastEvent);
+  const result = await write();
   bumpRun(ctx, target.keys.prefix);
   ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now(), ...touch });
   return result;

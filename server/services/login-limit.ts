@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.js';
-import type { PresenceStore } from '../../storage/presence/index.js';
+import type { RateLimiter } from '../../storage/rate-limiter/index.js';
 import { sha256 } from './credentials.js';
 
 /** Failed sign-ins allowed per window, per account and per client address. */
@@ -8,13 +8,13 @@ export const MAX_FAILURES_PER_ACCOUNT = 10;
 export const MAX_FAILURES_PER_ADDRESS = 100;
 
 /**
- * Failed-login limits, counted in the presence store so every replica shares them (Redis in
- * production, memory when embedded). Every attempt is counted atomically before the password is
+ * Failed-login limits, counted in the rate limiter so every replica shares them (Redis in
+ * production, memory when embedded), in fixed windows of the injected clock. Every attempt is counted atomically before the password is
  * verified, so concurrent attempts cannot slip past the limit (and a locked account costs no
  * scrypt work); a successful or refused attempt is taken back, so only failures count.
  */
 export class LoginLimiter {
-  constructor(private readonly presence: PresenceStore) {}
+  constructor(private readonly limiter: RateLimiter) {}
 
   private keys(email: string, address: string): [string, number][] {
     // Hashed so the Redis key space holds no email addresses.
@@ -30,9 +30,9 @@ export class LoginLimiter {
    */
   async begin(email: string, address: string, now: number): Promise<() => Promise<void>> {
     const keys = this.keys(email, address);
-    const counts = await Promise.all(keys.map(async ([key, max]) => ({ max, w: await this.presence.hit(key, LOGIN_WINDOW_MS, now) })));
+    const counts = await Promise.all(keys.map(async ([key, max]) => ({ max, w: await this.limiter.hit(key, LOGIN_WINDOW_MS, now) })));
     const takeBack = async () => {
-      await Promise.all(keys.map(([key]) => this.presence.hit(key, LOGIN_WINDOW_MS, now, -1)));
+      await Promise.all(keys.map(([key]) => this.limiter.hit(key, LOGIN_WINDOW_MS, now, -1)));
     };
     const blocked = counts.filter((c) => c.w.count > c.max);
     if (!blocked.length) return takeBack;

@@ -59,7 +59,7 @@ export class SessionService {
   private readonly limiter: LoginLimiter;
 
   constructor(private readonly ctx: AppContext) {
-    this.limiter = new LoginLimiter(ctx.stores.presence);
+    this.limiter = new LoginLimiter(ctx.stores.rateLimiter);
     // Computed up front so the first unknown-email attempt costs no more than the others.
     this.dummy().catch(() => undefined);
   }

@@ -1,7 +1,7 @@
-import type { PresenceStore } from '../../storage/presence/index.js';
+import type { AppendLedger } from '../../storage/append-ledger/index.js';
 import { ApiError } from '../errors.js';
 
-/** A lock is taken back by the store after this long, so a replica that died holding one blocks nobody for long. */
+/** A lease ends by itself after this long, so a replica that died holding one blocks nobody for long. */
 export const STEP_LOCK_MS = 5_000;
 /** A writer waits at most this long for a step held by another replica, then answers 503. */
 const WAIT_MS = 6_000;
@@ -10,15 +10,15 @@ const tails = new Map<string, Promise<unknown>>();
 
 /**
  * Runs `fn` while holding the step's lock: first in this process (writers of one step queue on a
- * promise chain), then across replicas through the presence store's window counter (count 1 means
- * ours; more means another replica holds it, so we give ours back and retry with backoff). Every
- * write of a step is a read-compare-write (step-receipts.ts), and S3 has no conditional writes.
+ * promise chain), then across replicas through a lease in the append ledger (taken only when
+ * free, given back by its token; else we retry with backoff). Every write of a step is a
+ * read-compare-write (step-receipts.ts), and S3 has no conditional writes.
  */
-export async function withStepLock<T>(presence: PresenceStore, key: string, now: () => number, fn: () => Promise<T>): Promise<T> {
+export async function withStepLock<T>(ledger: AppendLedger, key: string, now: () => number, fn: () => Promise<T>): Promise<T> {
   const prev = tails.get(key) ?? Promise.resolve();
   const run = prev.then(
-    () => holdShared(presence, key, now, fn),
-    () => holdShared(presence, key, now, fn),
+    () => holdShared(ledger, key, now, fn),
+    () => holdShared(ledger, key, now, fn),
   );
   const tail = run.catch(() => undefined);
   tails.set(key, tail);
@@ -29,14 +29,13 @@ export async function withStepLock<T>(presence: PresenceStore, key: string, now:
   }
 }
 
-async function holdShared<T>(presence: PresenceStore, key: string, now: () => number, fn: () => Promise<T>): Promise<T> {
+async function holdShared<T>(ledger: AppendLedger, key: string, now: () => number, fn: () => Promise<T>): Promise<T> {
   const lockKey = `steplock:${key}`;
+  // The wait is bounded in real time (it sleeps in real time), whatever the injected clock says.
   const started = Date.now();
   let delay = 5;
-  for (;;) {
-    const w = await presence.hit(lockKey, STEP_LOCK_MS, now());
-    if (w.count === 1) break;
-    await presence.hit(lockKey, STEP_LOCK_MS, now(), -1);
+  let token: string | null;
+  while (!(token = await ledger.lease(lockKey, STEP_LOCK_MS, now()))) {
     if (Date.now() - started > WAIT_MS) {
       throw new ApiError('step_busy', 'Another replica is writing this step; retry shortly', { headers: { 'Retry-After': '1' } });
     }
@@ -46,6 +45,7 @@ async function holdShared<T>(presence: PresenceStore, key: string, now: () => nu
   try {
     return await fn();
   } finally {
-    presence.hit(lockKey, STEP_LOCK_MS, now(), -1).catch(() => undefined);
+    const held = token;
+    ledger.release(lockKey, held).catch(() => undefined);
   }
 }

@@ -4,7 +4,7 @@ import type { PresenceStore, PresenceStoreConfig } from './types.js';
 
 export * from './types.js';
 
-/** Redis when configured (replicas must share presence, counters and rate limits); in-process otherwise. */
+/** Redis when configured (every replica lists the same clients); in-process otherwise. */
 export function createPresenceStore(config: PresenceStoreConfig): PresenceStore {
-  return config.driver === 'redis' ? new RedisPresenceStore(config.url, config.prefix) : new MemoryPresenceStore();
+  return config.driver === 'redis' ? new RedisPresenceStore(config) : new MemoryPresenceStore();
 }

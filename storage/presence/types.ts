@@ -1,3 +1,5 @@
+import type { RedisTarget } from '../redis/connection.js';
+
 /** A client's presence entry: the fields of its last heartbeat plus what ingest stamped since. */
 export interface ClientPresence {
   client_id: string;
@@ -23,48 +25,19 @@ export interface StampInput {
   now: number;
 }
 
-export interface AppendReservation {
-  /** Position of this append in the file, from 1. */
-  seq: number;
-  /** Bytes the file held (or had reserved) before this append. */
-  before: number;
-  /** Bytes this append may store (less than asked when the file's bound is reached). */
-  allowed: number;
-  /** True when an append with the same idempotency key was reserved before: seq and allowed are its. */
-  repeat?: boolean;
-}
-
-export interface WindowCount {
-  count: number;
-  resetAt: number;
-}
-
-/** Presence and the small shared state every replica must agree on. */
+/** Which clients are connected: heartbeats and ingest calls, kept for the presence window. */
 export interface PresenceStore {
   readonly kind: 'redis' | 'memory';
-  /** Records a heartbeat in one round trip; resolves to the client id the entry was stored under. */
+  /** Records a heartbeat at `now` in one round trip; resolves to the client id the entry was stored under. */
   stamp(input: StampInput): Promise<string>;
-  /** Clients of a tenant seen within the presence window (60 s), newest first. */
+  /** Clients of a tenant seen within the presence window (60 s) before `now`, newest first. */
   listClients(tenantId: string, now: number): Promise<ClientPresence[]>;
-  /** Allocates the next sequence number of an appended file and reserves bytes against its bound; null when the counter is unknown (call initAppend). */
-  reserveAppend(file: string, bytes: number, maxBytes: number | null, idempotencyKey?: string): Promise<AppendReservation | null>;
-  /** Seeds an append counter from what the object store holds, unless another replica already did. */
-  initAppend(file: string, seq: number, bytes: number): Promise<void>;
-  /** Counts `by` events (default one; negative takes them back) in a fixed window (rate limits). */
-  hit(key: string, windowMs: number, now: number, by?: number): Promise<WindowCount>;
-  /** Reads a window's count without adding to it. */
-  peek(key: string, now: number): Promise<WindowCount>;
-  publish(channel: string, message: string): Promise<void>;
-  subscribe(channel: string, handler: (message: string) => void): Promise<void>;
+  /** Resolves when the backend answers (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 export const PRESENCE_TTL_MS = 60_000;
-/** Append counters outlive any live run; a missing one is rebuilt from the object store. */
-export const APPEND_COUNTER_TTL_S = 7 * 86_400;
-/** How long an append's idempotency key is remembered (a client retrying after that appends again). */
-export const IDEMPOTENCY_TTL_S = 86_400;
 
 /** What createPresenceStore() opens: in-process state, or a Redis shared by every replica under one key prefix. */
-export type PresenceStoreConfig = { driver: 'memory' } | { driver: 'redis'; url: string; prefix: string };
+export type PresenceStoreConfig = { driver: 'memory' } | ({ driver: 'redis' } & RedisTarget);

@@ -57,7 +57,7 @@ describe.skipIf(!productionAvailable())('appends across two server processes', (
     const bodies = await Promise.all(responses.map(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> })));
     for (const b of bodies) expect(b.status, JSON.stringify(b.body)).toBe(200);
 
-    const appender = new Appender(stores.objects, stores.presence);
+    const appender = new Appender(stores.objects, stores.appendLedger);
     const keys = new BundleKeys(tenantId, run);
     const text = (await appender.read(keys.events('run')))!.toString('utf8');
     expect(text.endsWith('\n')).toBe(true);

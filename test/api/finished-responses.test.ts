@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStores } from '../../server/bootstrap.js';
+import { closeStores, openStores } from '../../server/bootstrap.js';
 import type { Stores } from '../../server/context.js';
 import { createLogger } from '../../server/logger.js';
 import { TenantAdmin } from '../../server/services/tenants.js';
@@ -34,7 +34,7 @@ for (const profile of PROFILES) {
       const tenant = await admin.createTenant(`fin-${rid(3)}`, { modelio: true });
       key = (await admin.issueDsn(tenant.id, 'fin')).api_key;
       await admin.createUser('fin@example.com', 'fin-password', tenant.slug, false);
-      await Promise.allSettled([stores.objects.close(), stores.metadata.close(), stores.presence.close()]);
+      await closeStores(stores);
       server = await spawnServer(backends.env);
       const login = await fetch(`${server.api}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'fin@example.com', password: 'fin-password' }) });
       cookie = login.headers.getSetCookie()[0]!.split(';')[0]!;

@@ -17,7 +17,7 @@ describe.each(PROFILES)('appends on %s backends', (profile) => {
     if (skip) return;
     backends = await createBackends(profile);
     stores = await openStores(backends.config, createLogger('silent'));
-    appender = new Appender(stores.objects, stores.presence);
+    appender = new Appender(stores.objects, stores.appendLedger);
   });
   afterAll(async () => {
     if (skip) return;
@@ -105,10 +105,10 @@ describe.each(PROFILES)('appends on %s backends', (profile) => {
     const n = COMPACT_AFTER_CHUNKS + 2;
     for (let i = 0; i < n; i++) await appender.append(key, line(i), 1_000_000, 'application/x-ndjson');
     await appender.read(key); // compacts
-    // A fresh presence store knows nothing: the counter comes back from what the object store holds.
-    const { createPresenceStore } = await import('../../storage/presence/index.js');
-    const presence = storeConfigs(backends.config).presence;
-    const fresh = createPresenceStore(presence.driver === 'redis' ? { ...presence, prefix: `${presence.prefix}fresh-${rid(3)}:` } : presence);
+    // A fresh append ledger knows nothing: the counter comes back from what the object store holds.
+    const { createAppendLedger } = await import('../../storage/append-ledger/index.js');
+    const ledger = storeConfigs(backends.config).appendLedger;
+    const fresh = createAppendLedger(ledger.driver === 'redis' ? { ...ledger, prefix: `${ledger.prefix}fresh-${rid(3)}:` } : ledger);
     const other = new Appender(stores.objects, fresh);
     const r = await other.append(key, line(n), 1_000_000, 'application/x-ndjson');
     expect(r.seq).toBe(n + 1);

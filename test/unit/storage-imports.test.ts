@@ -16,7 +16,7 @@ describe('storage ports stand alone', () => {
   const files = tsFiles(STORAGE);
 
   it('finds the ports', () => {
-    expect(files.map((f) => path.relative(STORAGE, f))).toEqual(expect.arrayContaining(['objects/index.ts', 'objects/types.ts', 'metadata/index.ts', 'metadata/types.ts', 'presence/index.ts']));
+    expect(files.map((f) => path.relative(STORAGE, f))).toEqual(expect.arrayContaining(['objects/index.ts', 'objects/types.ts', 'metadata/index.ts', 'metadata/types.ts', 'presence/index.ts', 'presence/types.ts', 'append-ledger/index.ts', 'append-ledger/types.ts', 'rate-limiter/index.ts', 'rate-limiter/types.ts', 'bus/index.ts', 'bus/types.ts']));
   });
 
   it('imports nothing outside storage/ but packages and node builtins', () => {

@@ -26,9 +26,9 @@ export const judgeDecisionRoutes = [
       const index = Number(req.params.step_index);
       const decision = req.body as Decision;
       const key = target.keys.judgeDecisions(index);
-      const { objects, presence } = ctx.stores;
+      const { objects, appendLedger } = ctx.stores;
       const r = await ingestRunWrite(ctx, req, target, `judge:${index}`, () =>
-        withStepLock(presence, key, ctx.now, async () => {
+        withStepLock(appendLedger, key, ctx.now, async () => {
           const held = parseDecisions(await objects.getBuffer(key));
           const k = decisionKey(decision);
           if (held.some((d) => decisionKey(d) === k)) return { count: held.length, repeat: true };

@@ -11,8 +11,8 @@ import { diagnosticsFor } from '../../services/diagnostics/findings.js';
 const stepOf = (req: Request): number => Number(req.params.step_index);
 const kindOf = (req: Request): ScreenshotKind => req.params.kind as ScreenshotKind;
 
-/** The request's run (worked out once) and its heartbeat stamp, which runs while the image streams into the store. */
-const uploads = new WeakMap<Request, { target: RunWrite; stamp: Promise<unknown> }>();
+/** The request's run, worked out once (its heartbeat stamp starts then, and nothing waits for it). */
+const uploads = new WeakMap<Request, { target: RunWrite }>();
 const uploadOf = (req: Request) => {
   const u = uploads.get(req);
   if (!u) throw new Error('screenshot upload reached without its run');
@@ -38,7 +38,8 @@ export const screenshotRoutes = [
       requireMultipart,
       (req, _res, next) => {
         const target = runTarget(req);
-        uploads.set(req, { target, stamp: startRunStamp(ctx, req, target, `screenshot:${stepOf(req)}:${kindOf(req)}`) });
+        uploads.set(req, { target });
+        void startRunStamp(ctx, req, target, `screenshot:${stepOf(req)}:${kindOf(req)}`);
         next();
       },
       pngUpload({
@@ -50,14 +51,13 @@ export const screenshotRoutes = [
       }),
     ],
     handler: async (req, res, ctx) => {
-      const { target, stamp } = uploadOf(req);
+      const { target } = uploadOf(req);
       const file = req.file;
       if (!file) {
         throw new ApiError('validation_failed', 'Multipart form has no file part named "image" (send -F "image=@shot.png;type=image/png")', {
           errors: [{ loc: ['body', 'image'], msg: 'field required', type: 'missing' }],
         });
       }
-      await stamp;
       bumpRun(ctx, target.keys.prefix);
       ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now() });
       if (kindOf(req) !== 'target') diagnosticsFor(ctx).screenshotStored(target.keys, stepOf(req));

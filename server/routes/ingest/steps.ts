@@ -95,7 +95,7 @@ export const stepRoutes = [
         req,
         target,
         `step:${index}`,
-        () => withStepLock(ctx.stores.presence, keys.step(index), ctx.now, () => storeStep(ctx, keys, index, body, raw)),
+        () => withStepLock(ctx.stores.appendLedger, keys.step(index), ctx.now, () => storeStep(ctx, keys, index, body, raw)),
         { step_count: index + 1, ...stepFacts(body, target.runId) },
       );
       // A step_id first seen as an iteration of this index counts once in the run's iteration_count.
