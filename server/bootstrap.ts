@@ -81,6 +81,7 @@ export async function createContext(config: Config, logger: Logger, stores: Stor
     tokenUse,
     uploadMemory: new UploadMemory(gc),
     commands,
+    lifecycle: { draining: false },
     now,
   };
 }

@@ -32,6 +32,14 @@ export interface Config {
   commandsHoldMs: number;
   /** A held poll re-checks the store this often, so a lost wake-up message only delays a command. */
   commandsRecheckMs: number;
+  /** Slowloris bound: the request line and headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** A request body silent for this long is refused with 408. */
+  bodyIdleTimeoutMs: number;
+  /** SIGTERM → readyz 503 and serving on for this long, then the listener closes. */
+  drainDelayMs: number;
+  /** In-flight requests get this long after the listener closes. */
+  drainTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -140,6 +148,10 @@ export function loadConfig(env: Env = process.env): Config {
     scryptLogN: num('AUGUR_SCRYPT_LOG_N'),
     commandsHoldMs: num('AUGUR_COMMANDS_HOLD_MS'),
     commandsRecheckMs: num('AUGUR_COMMANDS_RECHECK_MS'),
+    headersTimeoutMs: num('AUGUR_HEADERS_TIMEOUT_MS'),
+    bodyIdleTimeoutMs: num('AUGUR_BODY_IDLE_TIMEOUT_MS'),
+    drainDelayMs: num('AUGUR_DRAIN_DELAY_MS'),
+    drainTimeoutMs: num('AUGUR_DRAIN_TIMEOUT_MS'),
   };
 }
 

@@ -35,6 +35,8 @@ export interface AppContext {
   uploadMemory: UploadMemory;
   /** The intervention channel: issued commands and held polls. */
   commands: CommandHub;
+  /** Set at SIGTERM (server/main.ts): `/readyz` answers 503 `draining` from then on. */
+  lifecycle: { draining: boolean };
   /** Injected so tests can move time without sleeping. */
   now: () => number;
 }
