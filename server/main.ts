@@ -4,11 +4,9 @@ import { closeContext, createContext, openStores } from './bootstrap.js';
 import { loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { TenantAdmin } from './services/tenants.js';
-import { HttpFront } from './http/listener.js';
+import { HttpFront, STORES_CLOSE_MS } from './http/listener.js';
 import { exposeGc } from './http/upload-memory.js';
 
-/** Closing the stores after the drain gets this long; a store that hangs must not keep the process. */
-const STORES_CLOSE_MS = 5_000;
 
 /**
  * config → stores → app → listen. SIGTERM drains (README "Shutting down a replica"):

@@ -17,6 +17,8 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 export const REQUEST_TIMEOUT_MS = 300_000;
 /** Above nginx's upstream keepalive_timeout (60 s, deploy/nginx.conf): the balancer drops an idle connection first. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** Closing the stores after a drain gets this long (server/main.ts); a store that hangs must not keep the process. */
+export const STORES_CLOSE_MS = 5_000;
 /** After a refusal the client gets this long to read it before the socket is destroyed. */
 const LINGER_MS = 2_000;
 
