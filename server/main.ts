@@ -51,7 +51,7 @@ export async function serve(config: Config = loadConfig(), logger: Logger = crea
     });
     // Held command polls answer now (with what they have), or the drain would wait out their hold.
     ctx.commands.shutdown();
-    logger.info({ connections: front.connections, timeout_ms: config.drainTimeoutMs }, 'listener closed: finishing in-flight requests');
+    logger.info({ connections: front.connections, in_flight: front.requestsInFlight, timeout_ms: config.drainTimeoutMs }, 'listener closed: finishing in-flight requests');
     const { cut } = await front.close(config.drainTimeoutMs);
     if (cut > 0) logger.warn({ cut }, 'drain timeout: connections still busy were cut');
     await closeContext(ctx);

@@ -114,9 +114,18 @@ export class HttpFront {
     return this.conns.size;
   }
 
+  /** Requests whose answer has not ended yet. */
+  get requestsInFlight(): number {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.inflight;
+    return n;
+  }
+
   /** From now on every response says Connection: close, so clients and balancers reconnect elsewhere. */
   beginDrain(): void {
     this.draining = true;
+    // Requests already in flight too, where their answer has not started.
+    for (const c of this.conns.values()) if (c.current && !c.current.headersSent) c.current.setHeader('Connection', 'close');
   }
 
   /**
