@@ -31,12 +31,12 @@ export interface HttpBounds {
 interface ConnState {
   /** Requests whose response has not closed yet. */
   inflight: number;
-  /** When the connection last had no request in flight (connect, or the last response's end). */
-  idleSince: number;
-  /** socket.bytesRead at that moment: more bytes since then are a next request arriving. */
+  /** socket.bytesRead when the connection last had no request in flight (connect, or the last answer's end): more bytes since are a next request arriving. */
   bytesAtIdle: number;
   /** The response of the request in flight, if any. */
   current?: ServerResponse;
+  /** While draining: when the sweep first saw a next request arriving (its headers bound starts there). */
+  sendingSince?: number;
 }
 
 interface BodyWatch {
@@ -85,7 +85,7 @@ export class HttpFront {
       connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(bounds.headersTimeoutMs / 4))),
     });
     this.server.on('connection', (socket: Socket) => {
-      this.conns.set(socket, { inflight: 0, idleSince: Date.now(), bytesAtIdle: 0 });
+      this.conns.set(socket, { inflight: 0, bytesAtIdle: 0 });
       socket.once('close', () => this.conns.delete(socket));
     });
     // Before the app: connection bookkeeping, the drain's Connection: close, the body watch.
@@ -163,8 +163,12 @@ export class HttpFront {
     const now = Date.now();
     for (const [socket, c] of this.conns) {
       if (c.inflight > 0) continue;
-      const sending = socket.bytesRead > c.bytesAtIdle;
-      if (!sending || now - c.idleSince >= this.bounds.headersTimeoutMs) socket.destroy();
+      if (socket.bytesRead === c.bytesAtIdle) {
+        socket.destroy();
+        continue;
+      }
+      c.sendingSince ??= now;
+      if (now - c.sendingSince >= this.bounds.headersTimeoutMs) socket.destroy();
     }
   }
 
@@ -179,8 +183,8 @@ export class HttpFront {
       if (!c) return;
       c.inflight--;
       if (c.current === res) c.current = undefined;
-      c.idleSince = Date.now();
       c.bytesAtIdle = socket.bytesRead;
+      c.sendingSince = undefined;
       // Draining: a keep-alive connection whose last answer just went out is ended now.
       if (this.closing && c.inflight === 0) setImmediate(() => this.sweep());
     });
