@@ -105,6 +105,7 @@ export async function createContext(config: Config, logger: Logger, openedStores
     uploadMemory: new UploadMemory(gc),
     commands,
     metrics,
+    lifecycle: { draining: false },
     now,
   };
 }

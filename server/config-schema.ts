@@ -162,6 +162,30 @@ export const VARIABLES = [
     expected: 'a string of at least 16 characters',
     secret: true,
   },
+  {
+    name: 'AUGUR_HEADERS_TIMEOUT_MS',
+    schema: { type: 'integer', minimum: 100, maximum: 120_000 },
+    default: 15_000,
+    doc: 'a request\'s headers must arrive within this (slowloris bound, → 408 `request_timeout`); behind nginx they arrive at once',
+  },
+  {
+    name: 'AUGUR_BODY_IDLE_TIMEOUT_MS',
+    schema: { type: 'integer', minimum: 100, maximum: 300_000 },
+    default: 30_000,
+    doc: 'a request body that delivers no byte for this long is refused (408 `request_timeout`, connection closed); a slow body that keeps moving is not cut',
+  },
+  {
+    name: 'AUGUR_DRAIN_DELAY_MS',
+    schema: { type: 'integer', minimum: 0, maximum: 300_000 },
+    default: 5_000,
+    doc: 'after SIGTERM, `/readyz` answers 503 `draining` while the replica keeps serving this long, for the load balancer to notice (≥ its health-check interval × unhealthy threshold)',
+  },
+  {
+    name: 'AUGUR_DRAIN_TIMEOUT_MS',
+    schema: { type: 'integer', minimum: 1_000, maximum: 600_000 },
+    default: 60_000,
+    doc: 'then the listener closes and in-flight requests (uploads included) get this long to finish before their connections are cut; 60 s carries a 32 MiB screenshot at 4.5 Mbit/s',
+  },
 ] as const satisfies readonly VariableSpec[];
 
 /** Read by the AWS credential chain, not by Augur: documented beside Augur's own. */

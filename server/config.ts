@@ -34,6 +34,14 @@ export interface Config {
   commandsRecheckMs: number;
   /** Bearer token of GET /api/v1/metrics; unset, the route is not served. */
   metricsToken?: string;
+  /** Slowloris bound: the request line and headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** A request body silent for this long is refused with 408. */
+  bodyIdleTimeoutMs: number;
+  /** SIGTERM → readyz 503 and serving on for this long, then the listener closes. */
+  drainDelayMs: number;
+  /** In-flight requests get this long after the listener closes. */
+  drainTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -143,6 +151,10 @@ export function loadConfig(env: Env = process.env): Config {
     commandsHoldMs: num('AUGUR_COMMANDS_HOLD_MS'),
     commandsRecheckMs: num('AUGUR_COMMANDS_RECHECK_MS'),
     metricsToken: str('AUGUR_METRICS_TOKEN'),
+    headersTimeoutMs: num('AUGUR_HEADERS_TIMEOUT_MS'),
+    bodyIdleTimeoutMs: num('AUGUR_BODY_IDLE_TIMEOUT_MS'),
+    drainDelayMs: num('AUGUR_DRAIN_DELAY_MS'),
+    drainTimeoutMs: num('AUGUR_DRAIN_TIMEOUT_MS'),
   };
 }
 

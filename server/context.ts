@@ -44,6 +44,8 @@ export interface AppContext {
   commands: CommandHub;
   /** This context's Prometheus registry and the series the request path updates. */
   metrics: Metrics;
+  /** Set at SIGTERM (server/main.ts): `/readyz` answers 503 `draining` from then on. */
+  lifecycle: { draining: boolean };
   /** Injected so tests can move time without sleeping. */
   now: () => number;
 }

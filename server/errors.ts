@@ -11,14 +11,17 @@ export const ERROR_CODES = {
   csrf_rejected: 403,
   impersonation_read_only: 403,
   not_found: 404,
+  request_timeout: 408,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
   rate_limited: 429,
+  headers_too_large: 431,
   internal_error: 500,
   not_ready: 503,
   step_busy: 503,
+  draining: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -4,56 +4,62 @@ import { closeContext, createContext, openStores } from './bootstrap.js';
 import { loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { TenantAdmin } from './services/tenants.js';
+import { HttpFront, STORES_CLOSE_MS } from './http/listener.js';
 import { exposeGc } from './http/upload-memory.js';
 
-/** In-flight requests get this long after SIGTERM; the process is gone well before 10 s. */
-const DRAIN_MS = 7_000;
-const HARD_STOP_MS = 9_500;
 
-/** config → stores → app → listen; SIGTERM stops accepting, drains, closes the stores, exits 0. */
+/**
+ * config → stores → app → listen. SIGTERM drains (README "Shutting down a replica"):
+ *   1. `/readyz` answers 503 `draining` at once; every response says Connection: close; the
+ *      replica keeps serving for AUGUR_DRAIN_DELAY_MS while the load balancer notices;
+ *   2. held command polls are released, the listener closes, idle connections end, and in-flight
+ *      requests (uploads included) get AUGUR_DRAIN_TIMEOUT_MS to finish;
+ *   3. the stores close and the process exits 0.
+ * A second SIGTERM/SIGINT skips what is left of the delay.
+ */
 export async function serve(config: Config = loadConfig(), logger: Logger = createLogger(config.logLevel)): Promise<Server> {
   const stores = await openStores(config, logger);
   await new TenantAdmin(stores.metadata, config).bootstrap(config, logger, (text) => process.stderr.write(text));
   const ctx = await createContext(config, logger, stores, Date.now, exposeGc());
-  const app = createApp(ctx);
-  const server = app.listen(config.port, config.host);
-  // Explicit timeouts: slow clients cannot hold sockets forever; keep-alive outlives the load balancer's.
-  server.requestTimeout = 300_000;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : config.port;
-  logger.info({ port, host: config.host, public_url: config.publicUrl }, `augur listening on ${config.host}:${port}`);
+  const front = new HttpFront(createApp(ctx), { headersTimeoutMs: config.headersTimeoutMs, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs }, logger);
+  await front.listen(config.port, config.host);
+  logger.info({ port: front.port, host: config.host, public_url: config.publicUrl }, `augur listening on ${config.host}:${front.port}`);
 
+  let skipDelay: (() => void) | undefined;
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      skipDelay?.();
+      return;
+    }
     stopping = true;
-    logger.info({ signal }, 'shutting down: no new connections, draining in-flight requests');
-    // Held command polls answer now (with what they have), or the drain would wait out their hold.
-    ctx.commands.shutdown();
-    const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
-    force.unref();
-    // Last resort: a store that hangs while closing must not keep the process past 10 s.
+    // Last resort: whatever hangs, the process is gone within delay + timeout + store close.
     setTimeout(() => {
-      logger.error('stores did not close in time; exiting');
+      logger.error('shutdown did not finish in time; exiting');
       logger.flush();
       process.exit(1);
-    }, HARD_STOP_MS).unref();
-    server.close(async () => {
-      clearTimeout(force);
-      await closeContext(ctx);
-      logger.info('stopped');
-      logger.flush();
-      process.exit(0);
+    }, config.drainDelayMs + config.drainTimeoutMs + STORES_CLOSE_MS).unref();
+    ctx.lifecycle.draining = true;
+    front.beginDrain();
+    logger.info({ signal, delay_ms: config.drainDelayMs }, 'draining: /readyz answers 503, still serving while the load balancer moves traffic away');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, config.drainDelayMs);
+      skipDelay = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
-    server.closeIdleConnections();
+    // Held command polls answer now (with what they have), or the drain would wait out their hold.
+    ctx.commands.shutdown();
+    logger.info({ connections: front.connections, in_flight: front.requestsInFlight, timeout_ms: config.drainTimeoutMs }, 'listener closed: finishing in-flight requests');
+    const { cut } = await front.close(config.drainTimeoutMs);
+    if (cut > 0) logger.warn({ cut }, 'drain timeout: connections still busy were cut');
+    await closeContext(ctx);
+    logger.info('stopped');
+    logger.flush();
+    process.exit(0);
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  return server;
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  return front.server;
 }

@@ -25,6 +25,12 @@ export const healthRoutes = [
     path: '/readyz',
     auth: 'none',
     handler: async (_req, res, ctx: AppContext) => {
+      // Shutting down: answered at once, without the backend checks, so the balancer stops
+      // sending here while the replica still serves what reaches it (server/main.ts).
+      if (ctx.lifecycle.draining) {
+        res.status(503).json({ detail: 'This replica is shutting down; send requests to another one', code: 'draining' });
+        return;
+      }
       const { objects, metadata, presence, appendLedger, rateLimiter, bus } = ctx.stores;
       // "presence" stands for the four small shared-state ports: one backend (Redis or in-process), answering for all.
       const shared = async () => void (await Promise.all([presence.ping(), appendLedger.ping(), rateLimiter.ping(), bus.ping()]));

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROFILES, productionAvailable } from '../helpers/backends.js';
+import { expectError } from '../helpers/schemas.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 describe.each(PROFILES)('health on %s backends', (profile) => {
@@ -25,6 +26,22 @@ describe.each(PROFILES)('health on %s backends', (profile) => {
     const expected = profile === 'production' ? ['s3', 'postgres', 'redis'] : ['fs', 'sqlite', 'memory'];
     expect([body.checks.objects!.backend, body.checks.metadata!.backend, body.checks.presence!.backend]).toEqual(expected);
     expect(Object.values(body.checks).every((c) => c.ok)).toBe(true);
+  });
+
+  it.skipIf(skip)('draining: readyz answers 503 draining at once, every answer says Connection: close, liveness stays 200', async () => {
+    s.ctx.lifecycle.draining = true;
+    s.front.beginDrain();
+    try {
+      const r = await fetch(`${s.api}/readyz`);
+      expect(r.headers.get('connection')).toBe('close');
+      const body = await expectError(r, 503, 'draining');
+      expect(body.detail).toMatch(/shutting down/);
+      const live = await fetch(`${s.api}/healthz`);
+      expect(live.status).toBe(200);
+      expect(live.headers.get('connection')).toBe('close');
+    } finally {
+      s.ctx.lifecycle.draining = false;
+    }
   });
 
   it.skipIf(skip)('answers a broken percent-encoding with a 4xx, never a 500', async () => {

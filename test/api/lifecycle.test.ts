@@ -144,9 +144,10 @@ describe.skipIf(!productionAvailable())('replicas on Postgres, Redis and S3', ()
     for (const r of replicas) expect(await r.stop()).toBe(0);
   });
 
-  // Draining is bounded by the server itself (in-flight requests get 7 s, then their sockets close).
+  // The drain (server/main.ts): readyz 503 and serving on for AUGUR_DRAIN_DELAY_MS, then the
+  // listener closes and in-flight requests get AUGUR_DRAIN_TIMEOUT_MS (test/api/drain.test.ts runs it under load).
   it('SIGTERM finishes the request in flight, then exits 0', async () => {
-    const b = await backends('production', { AUGUR_LOG_LEVEL: 'info' });
+    const b = await backends('production', { AUGUR_LOG_LEVEL: 'info', AUGUR_DRAIN_DELAY_MS: '500' });
     const s = await server(b.env);
     const key = JSON.parse((await runCli(['admin', 'dsn-issue', '--tenant', 'default', '--client', 'drain', '--json'], b.env)).stdout) as { api_key: string };
     const body = JSON.stringify({ run_id: 'run_drain', task: { instruction: 'x'.repeat(1000) } });
@@ -168,16 +169,16 @@ describe.skipIf(!productionAvailable())('replicas on Postgres, Redis and S3', ()
     await new Promise<void>((resolve) => req.once('socket', (sock) => (sock.connecting ? sock.once('connect', () => resolve()) : resolve())));
     const exited = new Promise<number | null>((resolve) => s.child.once('exit', resolve));
     s.child.kill('SIGTERM');
-    // The rest of the body only once the server says it is draining.
+    // The rest of the body only once the listener has closed.
     await new Promise<void>((resolve) => {
-      const check = () => (s.stderr().includes('shutting down') ? resolve() : s.child.stderr!.once('data', check));
+      const check = () => (s.stderr().includes('listener closed') ? resolve() : s.child.stderr!.once('data', check));
       check();
     });
     req.end(body.slice(500));
     const res = await answered;
     expect(res.status, res.body).toBe(201);
     expect(await exited).toBe(0);
-    // New connections are refused once draining started.
+    // Gone: new connections are refused.
     await expect(fetch(`${s.api}/healthz`)).rejects.toThrow();
   }, 30_000);
 });

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp } from '../../server/app.js';
+import { HttpFront } from '../../server/http/listener.js';
 import { closeContext, createContext, openStores } from '../../server/bootstrap.js';
 import type { AppContext } from '../../server/context.js';
 import { createLogger } from '../../server/logger.js';
@@ -23,6 +24,8 @@ export interface TestServer {
   backends: TestBackends;
   admin: TenantAdmin;
   clock: TestClock;
+  /** The HTTP listener (drain, bounds). */
+  front: HttpFront;
   /** A fresh tenant with a DSN key and a user. */
   tenant(opts?: { modelio?: boolean; admin?: boolean }): Promise<TestTenant>;
   close(): Promise<void>;
@@ -46,10 +49,10 @@ export async function startTestServer(profile: Profile, env: Record<string, stri
   const ctx = await createContext(backends.config, logger, stores, clock.now);
   const admin = new TenantAdmin(stores.metadata, backends.config);
   await admin.bootstrap(backends.config, logger, () => undefined);
-  const app = createApp(ctx);
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
+  // The listener main.ts uses: Node's limits and refusals as in production.
+  const front = new HttpFront(createApp(ctx), { headersTimeoutMs: backends.config.headersTimeoutMs, bodyIdleTimeoutMs: backends.config.bodyIdleTimeoutMs }, logger);
+  await front.listen(0, '127.0.0.1');
+  const server: Server = front.server;
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
@@ -58,6 +61,7 @@ export async function startTestServer(profile: Profile, env: Record<string, stri
     backends,
     admin,
     clock,
+    front,
     async tenant(opts = {}) {
       const slug = `t-${rid(4)}`;
       const t = await admin.createTenant(slug, { modelio: opts.modelio ?? true });

@@ -20,7 +20,8 @@ export interface ServerProcess {
 export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), AUGUR_HOST: '127.0.0.1' },
+    // No load balancer to wait for unless a test says so (test/api/drain.test.ts does).
+    env: { PATH: process.env.PATH ?? '', AUGUR_DRAIN_DELAY_MS: '0', ...env, PORT: String(port), AUGUR_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

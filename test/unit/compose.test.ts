@@ -11,6 +11,7 @@ import { API_PREFIX } from '../../server/app.js';
 import { CONFIG_VARIABLES } from '../../server/config.js';
 import { VARIABLES } from '../../server/config-schema.js';
 import { metricsRoutes } from '../../server/routes/metrics.js';
+import { STORES_CLOSE_MS } from '../../server/http/listener.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (rel: string): string => readFileSync(path.join(root, rel), 'utf8');
@@ -29,6 +30,7 @@ interface Service {
   entrypoint?: string | string[];
   command?: string | string[];
   configs?: (string | { source?: string; target?: string })[];
+  stop_grace_period?: string;
 }
 interface Compose {
   services: Record<string, Service>;
@@ -125,6 +127,17 @@ function upstreamServers(): { host: string; port: number }[] {
   return [...block[1].matchAll(/^\s*server\s+([A-Za-z0-9_.-]+):(\d+)\b/gm)].map((m) => ({ host: m[1], port: Number(m[2]) }));
 }
 
+/** Milliseconds of a Compose duration (`75s`, `1m15s`, `90`). */
+function durationMs(value: string): number {
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|us|h|m|s)/g)];
+  expect(parts.map((p) => p[0]).join(''), `unparsed duration ${value}`).toBe(value);
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001 };
+  return parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0);
+}
+
+const readme = read('README.md');
+
 describe.each(COMPOSE_FILES)('%s', (file) => {
   const compose = composes[file];
   const services = compose.services;
@@ -211,6 +224,18 @@ describe.each(COMPOSE_FILES)('%s', (file) => {
       const s3Public = new URL(env.AUGUR_S3_PUBLIC_ENDPOINT);
       expect(s3Public.hostname).toBe('localhost');
       expect(publishedPorts(services[s3Service]).map((p) => p.hostPort), `${name}: AUGUR_S3_PUBLIC_ENDPOINT`).toContain(s3Public.port);
+    }
+  });
+
+  it('gives every replica a stop grace period above its drain delay + drain timeout + store close, as the README says', () => {
+    const defaults = Object.fromEntries(VARIABLES.map((v) => [v.name, 'default' in v ? String(v.default) : '']));
+    for (const name of augur) {
+      const env = { ...defaults, ...environment(services[name]) };
+      const grace = services[name].stop_grace_period;
+      expect(grace, `${name}: stop_grace_period (Docker's default 10 s would SIGKILL a drain)`).toBeTruthy();
+      const drain = Number(env.AUGUR_DRAIN_DELAY_MS) + Number(env.AUGUR_DRAIN_TIMEOUT_MS) + STORES_CLOSE_MS;
+      expect(durationMs(grace!), `${name}: stop_grace_period ${grace} vs ${drain} ms of drain`).toBeGreaterThan(drain);
+      expect(readme, 'README: the stop grace period of the compose files').toContain(`stop_grace_period: ${grace}`);
     }
   });
 
