@@ -12,6 +12,7 @@ import { RunIndexWriter } from './services/run-index.js';
 import { Housekeeping } from './services/housekeeping.js';
 import { UploadMemory, type Gc } from './http/upload-memory.js';
 import path from 'node:path';
+import { tagStore } from './services/backend-failure.js';
 import { createObjectStore, type ObjectStoreConfig } from '../storage/objects/index.js';
 import { createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
 import { createPresenceStore, type PresenceStoreConfig } from '../storage/presence/index.js';
@@ -25,8 +26,10 @@ export interface StoreConfigs {
 /** The server's configuration put in each port's terms: a production backend where its variable is set, the embedded one otherwise. */
 export function storeConfigs(config: Config): StoreConfigs {
   return {
-    objects: config.s3 ? { driver: 's3', ...config.s3 } : { driver: 'fs', root: path.join(config.dataDir, 'objects') },
-    metadata: config.databaseUrl ? { driver: 'postgres', url: config.databaseUrl } : { driver: 'sqlite', file: path.join(config.dataDir, 'augur.sqlite') },
+    objects: config.s3 ? { driver: 's3', ...config.s3, timeoutMs: config.backendTimeoutMs } : { driver: 'fs', root: path.join(config.dataDir, 'objects') },
+    metadata: config.databaseUrl
+      ? { driver: 'postgres', url: config.databaseUrl, timeoutMs: config.backendTimeoutMs }
+      : { driver: 'sqlite', file: path.join(config.dataDir, 'augur.sqlite') },
     presence: config.redisUrl ? { driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix } : { driver: 'memory' },
   };
 }
@@ -36,10 +39,11 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
   const backends = describeBackends(config);
   logger.info({ backends }, `backends: objects=${backends.objects}; metadata=${backends.metadata}; presence=${backends.presence}`);
   const configs = storeConfigs(config);
+  // Tagged so a bare ECONNRESET still says which store failed (503 backend_unavailable names it).
   const stores: Stores = {
-    objects: await createObjectStore(configs.objects),
-    metadata: createMetadataStore(configs.metadata),
-    presence: createPresenceStore(configs.presence),
+    objects: tagStore(await createObjectStore(configs.objects), 'objects'),
+    metadata: tagStore(createMetadataStore(configs.metadata), 'metadata'),
+    presence: tagStore(createPresenceStore(configs.presence), 'presence'),
   };
   try {
     await stores.metadata.migrate();
