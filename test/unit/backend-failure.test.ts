@@ -15,6 +15,8 @@ describe('classifyBackendError', () => {
     ['pg terminated', new Error('Connection terminated unexpectedly'), 'metadata'],
     ['pg read timeout', new Error('Query read timeout'), 'metadata'],
     ['pg connect timeout', new Error('timeout exceeded when trying to connect'), 'metadata'],
+    ['pg connectionTimeoutMillis', new Error('timeout expired'), 'metadata'],
+    ['tarn acquire timeout', new Error('operation timed out for an unknown reason'), 'metadata'],
     ['knex acquire timeout', Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }), 'metadata'],
     ['ioredis closed', new Error('Connection is closed.'), 'presence'],
     ['ioredis command timeout', new Error('Command timed out'), 'presence'],
