@@ -29,11 +29,14 @@ export class DsnCache {
     private readonly logger: Logger,
     private readonly now: () => number,
     ttlMs = DSN_CACHE_TTL_MS,
+    /** The TTL's clock (tests move it; default performance.now). */
+    clock?: { now(): number },
   ) {
     this.lastUsed = new LastUsedBatch((batch) => this.metadata.touchDsns(batch));
     this.cache = new LRUCache<string, ResolvedDsn | false>({
       max: 50_000,
       ttl: ttlMs,
+      ...(clock ? { perf: clock, ttlResolution: 0 } : {}),
       // Concurrent requests with one key share a single look-up (one query per key per TTL, not
       // per request). An expired entry is never trusted, so a revocation holds within the TTL even
       // when its broadcast was missed; only while the database fails is the last answer kept

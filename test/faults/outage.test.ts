@@ -110,7 +110,7 @@ describe.skipIf(!productionAvailable())('backend outages on two server processes
     return pending.size ? undefined : Date.now() - since;
   }
 
-  async function readyz(replica: number): Promise<{ status: number; body: { checks: Record<Backend, { ok: boolean }>; detail?: string } }> {
+  async function readyz(replica: number): Promise<{ status: number; body: { checks: Record<Backend, { ok: boolean; error?: string }>; detail?: string } }> {
     const r = await fetch(`${servers[replica]!.api}/readyz`);
     return { status: r.status, body: (await r.json()) as never };
   }
@@ -120,6 +120,10 @@ describe.skipIf(!productionAvailable())('backend outages on two server processes
     const load = new Load({ apis: servers.map((s) => s.api), dsnKey, cookie, runId });
     // A key issued now and never used: no replica has it cached when the outage starts.
     const freshKey = (await admin.issueDsn(tenantId, `fresh-${backend}-${mode}`)).api_key;
+    // And a read token minted now, first used in the outage (tokens are looked up on every request).
+    const minted = await fetch(`${servers[0]!.api}/auth/tokens`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ name: `${backend}-${mode}` }) });
+    expect(minted.status).toBe(201);
+    const readToken = ((await minted.json()) as { token: string }).token;
     // The run exists before the outage, so reads of it are never a true 404.
     for (let r = 0; r < servers.length; r++) expect((await load.one('events', -1 - r, r)).status).toBe(200);
     expect((await load.one('step', 999_999, 0)).status).toBe(200);
@@ -131,9 +135,15 @@ describe.skipIf(!productionAvailable())('backend outages on two server processes
     const cutAt = Date.now();
     // The first use of an uncached key meets the database: 503, never 403 "unknown".
     const fresh = await load.one('events', 900_000, 0, freshKey);
+    const tokenRead = await fetch(`${servers[1]!.api}/runs?limit=1`, { headers: { authorization: `Bearer ${readToken}` } });
+    const tokenCode = tokenRead.status === 200 ? undefined : ((await tokenRead.json()) as { code: string }).code;
     // Readiness says which backend fails (pings time out after about a second on a stall).
     let ready = await readyz(1);
-    while (ready.status === 200 && Date.now() - cutAt < OUTAGE_MS) ready = await readyz(1);
+    const readySeen: string[] = [];
+    while (ready.body.checks[backend].ok && Date.now() - cutAt < OUTAGE_MS) {
+      if (ready.status !== 200) readySeen.push(JSON.stringify(ready.body.checks));
+      ready = await readyz(1);
+    }
     const rest = OUTAGE_MS - (Date.now() - cutAt);
     if (rest > 0) await new Promise((r) => setTimeout(r, rest)); // the outage's length, not a synchronisation
     await proxies[backend].set('pass');
@@ -157,7 +167,9 @@ describe.skipIf(!productionAvailable())('backend outages on two server processes
       maxMsDuring: Math.max(0, ...during.map((a) => a.ms)),
       recoveredMs,
       freshKey: `${fresh.status} ${fresh.code ?? ''}`,
+      readToken: `${tokenRead.status} ${tokenCode ?? ''}`,
       readyz: `${ready.status} ${ready.body.detail ?? ''}`,
+      readyzBefore: readySeen,
     };
     console.log(`[faults] ${JSON.stringify(report)}`);
 
@@ -166,6 +178,9 @@ describe.skipIf(!productionAvailable())('backend outages on two server processes
     expect([200, 503]).toContain(fresh.status);
     if (fresh.status === 503) expect(fresh.code).toBe('backend_unavailable');
     if (backend === 'metadata') expect(fresh.status, 'an uncached key in a database outage').toBe(503);
+    expect([200, 503]).toContain(tokenRead.status);
+    if (tokenRead.status === 503) expect(tokenCode).toBe('backend_unavailable');
+    if (backend === 'metadata') expect(tokenRead.status, 'a read token in a database outage').toBe(503);
     expect(ready.status, 'readyz during the outage').toBe(503);
     expect(ready.body.checks[backend].ok).toBe(false);
     expect(recoveredMs, 'every request kind succeeds again on both replicas').toBeDefined();
