@@ -120,16 +120,28 @@ export class KnexMetadataStore implements MetadataStore {
     }
     // knex's own lock table is created racily on an empty database; an advisory lock serialises
     // replicas that start together, and knex's lock still guards the migrations themselves.
-    const conn = await this.db.client.acquireConnection();
+    // On a connection pool of their own without the request timeouts: waiting for another
+    // replica's migration, or building an index on a large table, may take longer than a request.
+    const cfg = this.db.client.config as Knex.Config;
+    const migrator = knexFactory({
+      ...cfg,
+      connection: { ...(cfg.connection as Knex.PgConnectionConfig), statement_timeout: 0, query_timeout: 0, idle_in_transaction_session_timeout: 0 } as Knex.PgConnectionConfig,
+      pool: { min: 0, max: 3 },
+    });
     try {
-      await conn.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+      const conn = await migrator.client.acquireConnection();
       try {
-        await this.db.migrate.latest({ migrationSource });
+        await conn.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+        try {
+          await migrator.migrate.latest({ migrationSource });
+        } finally {
+          await conn.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+        }
       } finally {
-        await conn.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+        await migrator.client.releaseConnection(conn);
       }
     } finally {
-      await this.db.client.releaseConnection(conn);
+      await migrator.destroy();
     }
   }
 
