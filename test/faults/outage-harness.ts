@@ -3,10 +3,11 @@
  * step PUTs, logs, heartbeats, reads of what was written) spread over two replicas, every answer
  * recorded with its status, code, Retry-After and how long it took.
  */
+import { makePng, pngForm } from '../api/ingest-fixtures.js';
 import { rid } from '../helpers/backends.js';
 
-export type Kind = 'events' | 'step' | 'log' | 'heartbeat' | 'read-events' | 'list-runs' | 'read-step';
-export const KINDS: Kind[] = ['events', 'step', 'log', 'heartbeat', 'read-events', 'list-runs', 'read-step'];
+export type Kind = 'events' | 'step' | 'log' | 'heartbeat' | 'screenshot' | 'read-events' | 'list-runs' | 'read-step' | 'read-screenshot';
+export const KINDS: Kind[] = ['events', 'step', 'log', 'heartbeat', 'screenshot', 'read-events', 'list-runs', 'read-step', 'read-screenshot'];
 
 export interface Answer {
   kind: Kind;
@@ -37,6 +38,7 @@ export class Load {
   /** Sequence numbers of the events and steps the server acknowledged (2xx). */
   readonly ackedEvents = new Set<number>();
   readonly ackedSteps = new Set<number>();
+  readonly ackedShots = new Set<number>();
   private seq = 0;
   private stopped = false;
   private readonly started = Date.now();
@@ -115,6 +117,13 @@ export class Load {
           init: { method: 'POST', headers: dsn, body: JSON.stringify({ client_id: `sdk_${rid(3)}`, client_name: 'faults', client_version: '0.1.0', capture_mode: 'full', run_id: run }) },
         };
         break;
+      case 'screenshot':
+        // Multipart, streamed into the object store like the SDK's uploads.
+        req = { url: `${api}/runs/${run}/screenshots/${seq}/pre`, init: { method: 'POST', headers: { authorization: dsn.authorization }, body: pngForm(makePng(4, 3, seq)) } };
+        break;
+      case 'read-screenshot':
+        req = { url: `${api}/runs/${run}/screenshots/${stepPath([...this.ackedShots][0] ?? 0)}_pre.png`, init: { headers: reader } };
+        break;
       case 'read-events':
         req = { url: `${api}/runs/${run}/events/run.jsonl`, init: { headers: reader } };
         break;
@@ -134,6 +143,7 @@ export class Load {
       const text = await res.text();
       let code: string | undefined;
       if (res.status >= 400) code = (JSON.parse(text) as { code?: string }).code;
+      else if (kind === 'read-screenshot' && res.headers.get('content-type') !== 'image/png') code = `not a PNG: ${res.headers.get('content-type')}`;
       answer = { kind, replica, status: res.status, code, retryAfter: res.headers.get('retry-after'), ms: Date.now() - t0, at, seq };
     } catch (err) {
       answer = { kind, replica, status: 0, retryAfter: null, ms: Date.now() - t0, at, seq, error: (err as Error).message };
@@ -141,6 +151,7 @@ export class Load {
     if (answer.status >= 200 && answer.status < 300) {
       if (kind === 'events') this.ackedEvents.add(seq);
       if (kind === 'step') this.ackedSteps.add(seq);
+      if (kind === 'screenshot') this.ackedShots.add(seq);
     }
     this.answers.push(answer);
     return answer;
@@ -149,12 +160,12 @@ export class Load {
 
 /** What an outage may answer: a success, or 503 with a stable code and an integer Retry-After. */
 export function acceptable(a: Answer): boolean {
-  if (a.status >= 200 && a.status < 300) return true;
+  if (a.status >= 200 && a.status < 300) return a.code === undefined;
   return a.status === 503 && (a.code === 'backend_unavailable' || a.code === 'step_busy') && /^[1-9][0-9]*$/.test(a.retryAfter ?? '');
 }
 
 /** A step's read path: NNNN, zero-padded to 4+ digits. */
 export const stepPath = (i: number): string => String(i).padStart(4, '0');
 
-export const describe503 = (answers: Answer[]): string =>
+export const describeAnswers = (answers: Answer[]): string =>
   answers.map((a) => `${a.kind}@${a.replica} ${a.status} ${a.code ?? ''} ${a.error ?? ''} ${a.ms}ms at ${a.at}`).join('\n');

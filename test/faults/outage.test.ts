@@ -7,7 +7,7 @@ import { TenantAdmin } from '../../server/services/tenants.js';
 import { login } from '../api/read-helpers.js';
 import { createBackends, productionAvailable, rid, type TestBackends } from '../helpers/backends.js';
 import { spawnServer, type ServerProcess } from '../helpers/spawn.js';
-import { acceptable, describe503, KINDS, Load, stepPath, type Answer } from './outage-harness.js';
+import { acceptable, describeAnswers, KINDS, Load, stepPath, type Answer } from './outage-harness.js';
 
 /**
  * Outages of each production backend, three ways (`cut`: connections reset; `refuse`: nothing
@@ -105,7 +105,7 @@ describe.skipIf(!productionAvailable())('backend outages on two server processes
     }
     if (pending.size) {
       const last = [...pending].map((k) => load.answers.filter((a) => `${a.kind}@${a.replica}` === k).at(-1));
-      console.log(`[faults] not recovered: ${describe503(last.filter((a): a is Answer => a !== undefined))}`);
+      console.log(`[faults] not recovered: ${describeAnswers(last.filter((a): a is Answer => a !== undefined))}`);
     }
     return pending.size ? undefined : Date.now() - since;
   }
@@ -127,6 +127,7 @@ describe.skipIf(!productionAvailable())('backend outages on two server processes
     // The run exists before the outage, so reads of it are never a true 404.
     for (let r = 0; r < servers.length; r++) expect((await load.one('events', -1 - r, r)).status).toBe(200);
     expect((await load.one('step', 999_999, 0)).status).toBe(200);
+    expect((await load.one('screenshot', 999_998, 1)).status).toBe(200);
     load.start(4);
     // Before: a few answers with every backend up.
     while (load.answers.length < 20) await new Promise((r) => setImmediate(r));
@@ -173,8 +174,8 @@ describe.skipIf(!productionAvailable())('backend outages on two server processes
     };
     console.log(`[faults] ${JSON.stringify(report)}`);
 
-    expect(describe503(wrong), 'no 500, no wrong 4xx, no dropped connection').toBe('');
-    expect(describe503(slow), `every answer within ${bound} ms`).toBe('');
+    expect(describeAnswers(wrong), 'no 500, no wrong 4xx, no dropped connection').toBe('');
+    expect(describeAnswers(slow), `every answer within ${bound} ms`).toBe('');
     expect([200, 503]).toContain(fresh.status);
     if (fresh.status === 503) expect(fresh.code).toBe('backend_unavailable');
     if (backend === 'metadata') expect(fresh.status, 'an uncached key in a database outage').toBe(503);
@@ -204,6 +205,13 @@ describe.skipIf(!productionAvailable())('backend outages on two server processes
       if (doc?.intent !== `probe ${s}`) missingSteps.push(s);
     }
     expect(missingSteps, 'acked steps missing').toEqual([]);
+    const missingShots: number[] = [];
+    for (const s of load.ackedShots) {
+      const r = await fetch(`${servers[s % 2]!.api}/runs/${runId}/screenshots/${stepPath(s)}_pre.png`, { headers: { cookie } });
+      await r.arrayBuffer();
+      if (r.status !== 200 || r.headers.get('content-type') !== 'image/png') missingShots.push(s);
+    }
+    expect(missingShots, 'acked screenshots missing').toEqual([]);
   }
 
   const CASES: Array<[Backend, FaultMode]> = [
