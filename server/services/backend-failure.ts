@@ -7,8 +7,8 @@
 export type Backend = 'objects' | 'metadata' | 'presence';
 
 export interface BackendFailure {
-  /** Which store failed; undefined when the error carries no tag and its shape names none. */
-  backend?: Backend;
+  /** Which store failed. */
+  backend: Backend;
   /** Short reason for the log and the detail (an error code or the driver's message). */
   reason: string;
 }
@@ -16,6 +16,7 @@ export interface BackendFailure {
 /** Seconds a client is told to wait; the fault suite shows a healed backend serves again within this. */
 export const BACKEND_RETRY_AFTER_S = 2;
 
+/** A registry symbol, so a driver under storage/ can mark its own errors without importing this module. */
 const TAG = Symbol.for('augur.backend');
 
 /** Socket-level failures: the peer is gone, refused, reset or did not answer within our timeout. */
@@ -50,19 +51,18 @@ export function classifyBackendError(err: unknown): BackendFailure | undefined {
   const own = classifyOne(err);
   if (own) return own;
   const cause = (err as { cause?: unknown } | null)?.cause;
-  const inner = cause && cause !== err ? classifyOne(cause) : undefined;
-  if (inner) return { ...inner, backend: inner.backend ?? tagOf(err) };
-  return undefined;
+  const inner = cause && cause !== err ? classifyOne(cause, tagOf(err)) : undefined;
+  return inner;
 }
 
 function tagOf(err: unknown): Backend | undefined {
   return err !== null && typeof err === 'object' ? ((err as Record<symbol, Backend | undefined>)[TAG] ?? undefined) : undefined;
 }
 
-function classifyOne(err: unknown): BackendFailure | undefined {
+function classifyOne(err: unknown, outerTag?: Backend): BackendFailure | undefined {
   if (err === null || typeof err !== 'object') return undefined;
   const e = err as { name?: string; code?: unknown; message?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };
-  const tag = tagOf(err);
+  const tag = tagOf(err) ?? outerTag;
   const message = typeof e.message === 'string' ? e.message : '';
   const code = typeof e.code === 'string' ? e.code : undefined;
   // S3 (the lean client raises the SDK's S3ServiceException): a 5xx/429 after its retries.
@@ -76,7 +76,9 @@ function classifyOne(err: unknown): BackendFailure | undefined {
   if (code && /^08[0-9A-Z]{3}$/.test(code)) return { backend: tag ?? 'metadata', reason: `SQLSTATE ${code}` };
   if (PG_MESSAGES.test(message)) return { backend: tag ?? 'metadata', reason: message };
   if ((e.name && REDIS_NAMES.has(e.name)) || REDIS_MESSAGES.test(message)) return { backend: tag ?? 'presence', reason: message };
-  if (code && NETWORK_CODES.has(code)) return { backend: tag, reason: code };
+  // A bare socket error says nothing of whose socket it was (a client that hung up has one too):
+  // only one raised by a store, and so tagged, is an outage.
+  if (code && NETWORK_CODES.has(code) && tag) return { backend: tag, reason: code };
   return undefined;
 }
 
@@ -84,8 +86,7 @@ const NAMES: Record<Backend, string> = { objects: 'object store', metadata: 'met
 
 /** The detail a client sees: which store, never the driver's own text (it may name hosts). */
 export function describeFailure(f: BackendFailure): string {
-  const which = f.backend ? `The ${NAMES[f.backend]} (${f.backend})` : 'A backend';
-  return `${which} is unavailable; retry after Retry-After seconds`;
+  return `The ${NAMES[f.backend]} (${f.backend}) is unavailable; retry after Retry-After seconds`;
 }
 
 /**

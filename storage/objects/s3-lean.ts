@@ -143,6 +143,17 @@ export interface HeadAnswer {
   contentType?: string;
 }
 
+/**
+ * Marks an error as the object store's (the server's backend-failure classifier reads this
+ * registry symbol; nothing is imported from server/): a body stream's error reaches the caller
+ * from the stream, not from a store method, and would otherwise say nothing of whose it was.
+ */
+const BACKEND = Symbol.for('augur.backend');
+function mark<E>(err: E): E {
+  if (err !== null && typeof err === 'object' && !(BACKEND in err)) Object.defineProperty(err, BACKEND, { value: 'objects', enumerable: false });
+  return err;
+}
+
 const RETRY_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
 /**
  * Operations safe to send twice: a whole-object PUT, reads, DELETE. A multipart call (a POST, or a
@@ -334,7 +345,7 @@ export class LeanS3 {
       const agent = t.protocol === 'http:' ? this.agents.http : this.agents.https;
       const req = mod.request({ method, hostname: t.hostname, port: t.port, path, headers, agent });
       const where = `S3 ${method} ${t.host}${path}`;
-      const fail = (message: string) => req.destroy(Object.assign(new Error(`${where}: ${message}`), { code: 'ETIMEDOUT' }));
+      const fail = (message: string) => req.destroy(mark(Object.assign(new Error(`${where}: ${message}`), { code: 'ETIMEDOUT' })));
       const step = this.stepMs;
       const timers: NodeJS.Timeout[] = [];
       const clear = () => timers.forEach(clearTimeout);
@@ -359,7 +370,8 @@ export class LeanS3 {
           // The caller reads the body, at its own pace: from here on only a long-idle body times out.
           clear();
           req.setTimeout(0);
-          res.setTimeout(stream, () => res.destroy(Object.assign(new Error(`${where}: body idle for ${stream} ms`), { code: 'ETIMEDOUT' })));
+          res.on('error', mark);
+          res.setTimeout(stream, () => res.destroy(mark(Object.assign(new Error(`${where}: body idle for ${stream} ms`), { code: 'ETIMEDOUT' }))));
           return resolve({ status, etag: res.headers.etag, headers: res.headers, body: EMPTY, stream: res });
         }
         const chunks: Buffer[] = [];

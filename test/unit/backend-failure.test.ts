@@ -8,7 +8,7 @@ const s3 = (status: number, name = `Http${status}`) =>
 
 describe('classifyBackendError', () => {
   it.each([
-    ['pg refused', withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'), undefined],
+    ['pg refused (tagged by the store)', tagBackend(withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'), 'metadata'), 'metadata'],
     ['pg admin shutdown', withCode('terminating connection due to administrator command', '57P01'), 'metadata'],
     ['pg statement timeout', withCode('canceling statement due to statement timeout', '57014'), 'metadata'],
     ['pg connection exception class 08', withCode('connection failure', '08006'), 'metadata'],
@@ -24,8 +24,8 @@ describe('classifyBackendError', () => {
     ['S3 503 after retries', s3(503, 'SlowDown'), 'objects'],
     ['S3 500', s3(500, 'InternalError'), 'objects'],
     ['S3 429', s3(429), 'objects'],
-    ['socket timeout', withCode('S3 PUT: idle for 1000 ms', 'ETIMEDOUT'), undefined],
-    ['reset', withCode('socket hang up', 'ECONNRESET'), undefined],
+    ['S3 socket timeout (tagged)', tagBackend(withCode('S3 PUT: idle for 1000 ms', 'ETIMEDOUT'), 'objects'), 'objects'],
+    ['redis reset (tagged)', tagBackend(withCode('read ECONNRESET', 'ECONNRESET'), 'presence'), 'presence'],
   ])('%s is a backend failure', (_name, err, backend) => {
     const f = classifyBackendError(err);
     expect(f).toBeDefined();
@@ -38,6 +38,7 @@ describe('classifyBackendError', () => {
     ['a pg unique violation', withCode('duplicate key value violates unique constraint', '23505')],
     ['an S3 403', s3(403, 'AccessDenied')],
     ['an S3 404', s3(404, 'NoSuchKey')],
+    ['a bare socket error no store raised (a client hanging up)', withCode('aborted', 'ECONNRESET')],
     ['a string', 'boom'],
     ['null', null],
   ])('%s is not', (_name, err) => {
