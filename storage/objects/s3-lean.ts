@@ -305,9 +305,11 @@ export class LeanS3 {
     // The whole call, retries included, ends by this time: a retry starts only if its backoff
     // leaves time, and the running attempt is aborted when the deadline comes.
     const deadline = Date.now() + this.callMs;
-    const attempts = IDEMPOTENT.has(op) || inBodyErrors ? this.attempts : 1;
-    const retry = async (attempt: number): Promise<boolean> => {
-      if (attempt >= attempts) return false;
+    const idempotent = IDEMPOTENT.has(op);
+    // `allowed`: an idempotent operation; or S3 itself asking for another try in a 200's body
+    // (CompleteMultipartUpload's InternalError/SlowDown: nothing was completed).
+    const retry = async (attempt: number, allowed = idempotent): Promise<boolean> => {
+      if (!allowed || attempt >= this.attempts) return false;
       const wait = backoffMs(attempt);
       if (Date.now() + wait >= deadline) return false;
       await new Promise((r) => setTimeout(r, wait));
@@ -326,7 +328,7 @@ export class LeanS3 {
       if (answer.status >= 200 && answer.status < 300) {
         const text = inBodyErrors ? answer.body.toString('utf8') : '';
         if (!/<Error>/.test(text)) return answer;
-        if (IN_BODY_TRANSIENT.has(xmlTag(text, 'Code') ?? '') && (await retry(attempt))) continue;
+        if (IN_BODY_TRANSIENT.has(xmlTag(text, 'Code') ?? '') && (await retry(attempt, true))) continue;
         throw s3Error(op, `s3://${this.o.bucket}/${where}`, { ...answer, status: 500 });
       }
       if (RETRY_STATUS.has(answer.status) && (await retry(attempt))) continue;
@@ -384,7 +386,7 @@ export class LeanS3 {
         res.once('close', () => {
           if (res.complete) return;
           clear();
-          reject(Object.assign(new Error(`${where}: answer cut short`), { code: 'ECONNRESET' }));
+          reject(mark(Object.assign(new Error(`${where}: answer cut short`), { code: 'ECONNRESET' })));
         });
         res.once('end', () => {
           clear();
