@@ -14,6 +14,7 @@ import { RunIndexWriter } from './services/run-index.js';
 import { Housekeeping } from './services/housekeeping.js';
 import { UploadMemory, type Gc } from './http/upload-memory.js';
 import path from 'node:path';
+import { tagStore } from './services/backend-failure.js';
 import { createObjectStore, TooLargeError, type ObjectStoreConfig } from '../storage/objects/index.js';
 import { ConflictError, createMetadataStore, type MetadataStoreConfig } from '../storage/metadata/index.js';
 import { ApiError } from './errors.js';
@@ -35,8 +36,8 @@ export interface StoreConfigs {
 export function storeConfigs(config: Config): StoreConfigs {
   const shared = config.redisUrl ? ({ driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix } as const) : ({ driver: 'memory' } as const);
   return {
-    objects: config.s3 ? { driver: 's3', ...config.s3 } : { driver: 'fs', root: path.join(config.dataDir, 'objects') },
-    metadata: config.databaseUrl ? { driver: 'postgres', url: config.databaseUrl } : { driver: 'sqlite', file: path.join(config.dataDir, 'augur.sqlite') },
+    objects: config.s3 ? { driver: 's3', ...config.s3, timeoutMs: config.backendTimeoutMs } : { driver: 'fs', root: path.join(config.dataDir, 'objects') },
+    metadata: config.databaseUrl ? { driver: 'postgres', url: config.databaseUrl, timeoutMs: config.backendTimeoutMs } : { driver: 'sqlite', file: path.join(config.dataDir, 'augur.sqlite') },
     // The four small shared-state ports all live in the one Redis when it is configured (one
     // command connection per process, see storage/redis/connection.ts), in-process otherwise.
     presence: shared,
@@ -51,13 +52,14 @@ export async function openStores(config: Config, logger: Logger): Promise<Stores
   const backends = describeBackends(config);
   logger.info({ backends }, `backends: objects=${backends.objects}; metadata=${backends.metadata}; presence=${backends.presence}`);
   const configs = storeConfigs(config);
+  // Tagged so a bare ECONNRESET still says which store failed (503 backend_unavailable names it).
   const stores: Stores = {
-    objects: await createObjectStore(configs.objects),
-    metadata: createMetadataStore(configs.metadata),
-    presence: createPresenceStore(configs.presence),
-    appendLedger: createAppendLedger(configs.appendLedger),
-    rateLimiter: createRateLimiter(configs.rateLimiter),
-    bus: createMessageBus(configs.bus),
+    objects: tagStore(await createObjectStore(configs.objects), 'objects'),
+    metadata: tagStore(createMetadataStore(configs.metadata), 'metadata'),
+    presence: tagStore(createPresenceStore(configs.presence), 'presence'),
+    appendLedger: tagStore(createAppendLedger(configs.appendLedger), 'presence'),
+    rateLimiter: tagStore(createRateLimiter(configs.rateLimiter), 'presence'),
+    bus: tagStore(createMessageBus(configs.bus), 'presence'),
   };
   try {
     await stores.metadata.migrate();

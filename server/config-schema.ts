@@ -143,6 +143,12 @@ export const VARIABLES = [
     doc: 'log2 of scrypt\'s N for password hashes. 17 is OWASP\'s recommendation; the tests lower it to stay fast. Do not lower it in production.',
   },
   {
+    name: 'AUGUR_BACKEND_TIMEOUT_MS',
+    schema: { type: 'integer', minimum: 200, maximum: 60_000 },
+    default: 5_000,
+    doc: 'longest wait for one Postgres or S3 step (connect, pool acquire, statement, one S3 attempt, an idle S3 body); an S3 call with its retries gives up after twice this; see Outages',
+  },
+  {
     name: 'AUGUR_COMMANDS_HOLD_MS',
     schema: { type: 'integer', minimum: 0, maximum: 120_000 },
     default: 25_000,

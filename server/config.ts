@@ -30,6 +30,8 @@ export interface Config {
   scryptLogN: number;
   /** How long GET /runs/{id}/commands holds a poll that finds nothing. The SDK gives up after 30 s (its 25 s poll + 5 s), so stay below that. */
   commandsHoldMs: number;
+  /** Longest wait for one Postgres or S3 step; bounds how long a request meets a failing backend (README "Outages"). */
+  backendTimeoutMs: number;
   /** A held poll re-checks the store this often, so a lost wake-up message only delays a command. */
   commandsRecheckMs: number;
   /** Bearer token of GET /api/v1/metrics; unset, the route is not served. */
@@ -149,6 +151,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: str('AUGUR_LOG_LEVEL')!,
     scryptLogN: num('AUGUR_SCRYPT_LOG_N'),
     commandsHoldMs: num('AUGUR_COMMANDS_HOLD_MS'),
+    backendTimeoutMs: num('AUGUR_BACKEND_TIMEOUT_MS'),
     commandsRecheckMs: num('AUGUR_COMMANDS_RECHECK_MS'),
     metricsToken: str('AUGUR_METRICS_TOKEN'),
     headersTimeoutMs: num('AUGUR_HEADERS_TIMEOUT_MS'),

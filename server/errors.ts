@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   not_ready: 503,
   step_busy: 503,
   draining: 503,
+  backend_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

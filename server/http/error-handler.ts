@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { MulterError } from 'multer';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { BACKEND_RETRY_AFTER_S, classifyBackendError, describeFailure } from '../services/backend-failure.js';
 import { ConflictError } from '../../storage/metadata/index.js';
 import { TooLargeError } from '../../storage/objects/index.js';
 
@@ -16,6 +17,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const apiErr = toApiError(err, req.method);
     if (!apiErr) {
       logger.error({ err, req_id: req.id, debug_session_id: req.id, url: req.originalUrl }, 'unhandled error');
+    } else if (apiErr.code === 'backend_unavailable') {
+      logger.warn({ err, req_id: req.id, debug_session_id: req.id, url: req.originalUrl }, apiErr.message);
     } else if (apiErr.status >= 500) {
       logger.error({ err, req_id: req.id, debug_session_id: req.id }, apiErr.message);
     } else {
@@ -50,6 +53,9 @@ function toApiError(err: unknown, method: string): ApiError | undefined {
       errors: [{ loc: ['body', err.field ?? 'image'], msg: err.message, type: err.code.toLowerCase() }],
     });
   }
+  // A store that is down or did not answer in time: the request was fine, retrying it will do.
+  const failure = classifyBackendError(err);
+  if (failure) return new ApiError('backend_unavailable', describeFailure(failure), { headers: { 'Retry-After': String(BACKEND_RETRY_AFTER_S) } });
   const e = err as { status?: number; expose?: boolean; message?: string };
   // Other client errors raised by Express's own stack (a bad URI encoding, say).
   if (e?.expose && e.status && e.status >= 400 && e.status < 500) {

@@ -31,20 +31,30 @@ export class DsnCache {
     ttlMs = DSN_CACHE_TTL_MS,
     /** Counters of warm answers and of look-ups (augur_dsn_cache_lookups_total). */
     private readonly counts?: { hit: { inc(): void }; miss: { inc(): void } },
+    /** The TTL's clock (tests move it; default performance.now). */
+    clock?: { now(): number },
   ) {
     this.lastUsed = new LastUsedBatch((batch) => this.metadata.touchDsns(batch));
     this.cache = new LRUCache<string, ResolvedDsn | false>({
       max: 50_000,
       ttl: ttlMs,
+      ...(clock ? { perf: clock, ttlResolution: 0 } : {}),
       // Concurrent requests with one key share a single look-up (one query per key per TTL, not
       // per request). An expired entry is never trusted, so a revocation holds within the TTL even
-      // when its broadcast was missed; only while the database fails is the last answer kept.
-      allowStaleOnFetchRejection: true,
-      noDeleteOnFetchRejection: true,
-      fetchMethod: async (apiKey) => {
+      // when its broadcast was missed; only while the database fails is the last answer kept
+      // (stale-while-error: a key known before the outage keeps working, retried each TTL).
+      // A key never looked up cannot be answered then: the error goes to the caller (503), never
+      // "unknown" (lru-cache's allowStaleOnFetchRejection would resolve it as undefined: a 403).
+      fetchMethod: async (apiKey, stale) => {
         const hash = sha256(apiKey);
-        const found = await this.metadata.findDsnByHash(hash);
-        return found && !found.dsn.revoked_at && sameDigest(found.dsn.key_hash, hash) ? found : false;
+        try {
+          const found = await this.metadata.findDsnByHash(hash);
+          return found && !found.dsn.revoked_at && sameDigest(found.dsn.key_hash, hash) ? found : false;
+        } catch (err) {
+          if (stale === undefined) throw err;
+          this.logger.warn({ err }, 'metadata store failing: a DSN key is served from its last look-up');
+          return stale;
+        }
       },
     });
   }

@@ -29,12 +29,36 @@ const MIGRATION_LOCK_ID = 4_211_337; // pg advisory lock key shared by every rep
 
 export function createKnex(config: MetadataStoreConfig): Knex {
   if (config.driver === 'postgres') {
-    const statementMs = config.statementTimeoutMs ?? 15_000;
+    const stepMs = config.timeoutMs ?? 5_000;
+    const statementMs = config.statementTimeoutMs ?? stepMs;
     return knexFactory({
       client: 'pg',
-      connection: { connectionString: config.url, connectionTimeoutMillis: 5_000, statement_timeout: statementMs, query_timeout: statementMs + 5_000 },
-      pool: { min: 0, max: config.poolMax ?? 10, acquireTimeoutMillis: 10_000 },
-      acquireConnectionTimeout: 10_000,
+      connection: {
+        connectionString: config.url,
+        // Every wait is bounded: connecting, a statement on the server (57014), and the client's own
+        // read timeout, a little longer, for a database that accepts and never answers.
+        connectionTimeoutMillis: stepMs,
+        statement_timeout: statementMs,
+        query_timeout: statementMs + 500,
+        idle_in_transaction_session_timeout: Math.max(1_000, 2 * statementMs),
+        // A peer gone without a FIN (a partition) is found by the kernel instead of never.
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
+      } as Knex.PgConnectionConfig,
+      pool: {
+        min: 0,
+        max: config.poolMax ?? 10,
+        acquireTimeoutMillis: stepMs,
+        // Checked on every acquire: a connection whose query timed out still has that query in
+        // flight (node-postgres keeps it and queues the next one behind it), so it is destroyed,
+        // not handed out again; dead ones are dropped by knex itself (its error/end handlers).
+        validate: (conn: PgClientState) => {
+          if (healthy(conn)) return true;
+          conn.connection?.stream?.destroy();
+          return false;
+        },
+      },
+      acquireConnectionTimeout: stepMs,
     });
   }
   return knexFactory({
@@ -53,6 +77,22 @@ export function createKnex(config: MetadataStoreConfig): Knex {
       },
     },
   });
+}
+
+/** What node-postgres's Client exposes about its state (not in its types). */
+interface PgClientState {
+  _activeQuery?: unknown;
+  _queryQueue?: unknown[];
+  _ending?: boolean;
+  _queryable?: boolean;
+  connection?: { stream?: { destroy(): void; destroyed?: boolean } };
+}
+
+/** Idle and usable: nothing in flight, not ending, its socket open. */
+function healthy(conn: PgClientState): boolean {
+  if (conn._ending || conn._queryable === false) return false;
+  if (conn._activeQuery || (conn._queryQueue?.length ?? 0) > 0) return false;
+  return !conn.connection?.stream?.destroyed;
 }
 
 const bool = (v: unknown): boolean => v === true || v === 1 || v === '1';
@@ -80,16 +120,28 @@ export class KnexMetadataStore implements MetadataStore {
     }
     // knex's own lock table is created racily on an empty database; an advisory lock serialises
     // replicas that start together, and knex's lock still guards the migrations themselves.
-    const conn = await this.db.client.acquireConnection();
+    // On a connection pool of their own without the request timeouts: waiting for another
+    // replica's migration, or building an index on a large table, may take longer than a request.
+    const cfg = this.db.client.config as Knex.Config;
+    const migrator = knexFactory({
+      ...cfg,
+      connection: { ...(cfg.connection as Knex.PgConnectionConfig), statement_timeout: 0, query_timeout: 0, idle_in_transaction_session_timeout: 0 } as Knex.PgConnectionConfig,
+      pool: { min: 0, max: 3 },
+    });
     try {
-      await conn.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+      const conn = await migrator.client.acquireConnection();
       try {
-        await this.db.migrate.latest({ migrationSource });
+        await conn.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+        try {
+          await migrator.migrate.latest({ migrationSource });
+        } finally {
+          await conn.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+        }
       } finally {
-        await conn.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+        await migrator.client.releaseConnection(conn);
       }
     } finally {
-      await this.db.client.releaseConnection(conn);
+      await migrator.destroy();
     }
   }
 

@@ -258,6 +258,12 @@ export type MetadataStoreConfig =
       url: string;
       /** Pool size per process (default 10). */
       poolMax?: number;
-      /** Per-statement limit, ms (default 15,000). */
+      /** Per-statement limit, ms (default: timeoutMs). */
       statementTimeoutMs?: number;
+      /**
+       * Longest wait for one step, ms (default 5,000): connecting, acquiring a pooled connection,
+       * a statement (server side, and client side + 500 ms for a database that stopped answering).
+       * A metadata call meets a failing database for at most 2 × this + 500 ms.
+       */
+      timeoutMs?: number;
     };

@@ -33,8 +33,18 @@ export interface LeanS3Options {
   credentials?: S3Credentials;
   /** Keep-alive agents (one pair per store by default). */
   agents?: { http: http.Agent; https: https.Agent };
-  connectTimeoutMs?: number;
-  requestTimeoutMs?: number;
+  /**
+   * Longest wait for one step of an attempt (default 5,000 ms): connecting, the first byte of the
+   * answer once the request is sent, a socket idle mid-request, a buffered body idle.
+   */
+  stepTimeoutMs?: number;
+  /** Longest a call takes with its retries (default 2 × stepTimeoutMs): no new attempt starts after it, the running one is aborted. */
+  callTimeoutMs?: number;
+  /**
+   * A streamed GetObject body may idle this long (default max(stepTimeoutMs, 30 s)): it is read at
+   * the pace of the client it is piped to, so back-pressure alone must not cut it.
+   */
+  streamIdleMs?: number;
   maxAttempts?: number;
 }
 
@@ -133,15 +143,32 @@ export interface HeadAnswer {
   contentType?: string;
 }
 
+/**
+ * Marks an error as the object store's (the server's backend-failure classifier reads this
+ * registry symbol; nothing is imported from server/): a body stream's error reaches the caller
+ * from the stream, not from a store method, and would otherwise say nothing of whose it was.
+ */
+const BACKEND = Symbol.for('augur.backend');
+function mark<E>(err: E): E {
+  if (err !== null && typeof err === 'object' && !(BACKEND in err)) Object.defineProperty(err, BACKEND, { value: 'objects', enumerable: false });
+  return err;
+}
+
 const RETRY_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
+/**
+ * Operations safe to send twice: a whole-object PUT, reads, DELETE. A multipart call (a POST, or a
+ * part that a later complete depends on) is sent once and its failure returned to the caller.
+ */
+const IDEMPOTENT = new Set(['PutObject', 'GetObject', 'HeadObject', 'ListObjectsV2', 'DeleteObject', 'HeadBucket']);
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
 /** Error codes inside a 200 answer worth another attempt. */
 const IN_BODY_TRANSIENT = new Set(['InternalError', 'SlowDown']);
 
 export class LeanS3 {
   private readonly signer: SignatureV4;
-  private readonly connectMs: number;
-  private readonly requestMs: number;
+  private readonly stepMs: number;
+  private readonly callMs: number;
+  private readonly streamIdleMs: number;
   private readonly attempts: number;
   private readonly base: BucketBase;
   private readonly agents: { http: http.Agent; https: https.Agent };
@@ -149,8 +176,9 @@ export class LeanS3 {
   constructor(private readonly o: LeanS3Options) {
     const credentials = o.credentials ? async () => o.credentials! : defaultProvider();
     this.signer = new SignatureV4({ service: 's3', region: o.region, credentials, sha256: Sha256, uriEscapePath: false });
-    this.connectMs = o.connectTimeoutMs ?? 5_000;
-    this.requestMs = o.requestTimeoutMs ?? 60_000;
+    this.stepMs = o.stepTimeoutMs ?? 5_000;
+    this.callMs = o.callTimeoutMs ?? 2 * this.stepMs;
+    this.streamIdleMs = o.streamIdleMs ?? Math.max(this.stepMs, 30_000);
     this.attempts = o.maxAttempts ?? 3;
     this.base = bucketBase(o);
     this.agents = o.agents ?? { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
@@ -205,9 +233,12 @@ export class LeanS3 {
     return parseListing(answer.body.toString('utf8'));
   }
 
-  /** GetObject, its body streamed; a missing object is an S3ServiceException with status 404. */
-  async get(key: string): Promise<{ info: HeadAnswer; body: Readable }> {
-    const answer = await this.request('GetObject', 'GET', key, {}, undefined, {}, key, false, true);
+  /**
+   * GetObject, its body streamed; a missing object is an S3ServiceException with status 404. The
+   * body may idle for `idleMs` (default: streamIdleMs; a reader that buffers it passes less).
+   */
+  async get(key: string, idleMs = this.streamIdleMs): Promise<{ info: HeadAnswer; body: Readable }> {
+    const answer = await this.request('GetObject', 'GET', key, {}, undefined, {}, key, false, idleMs);
     return { info: headAnswer(answer), body: answer.stream! };
   }
 
@@ -260,7 +291,8 @@ export class LeanS3 {
     extra: Record<string, string>,
     where = key,
     inBodyErrors = false,
-    stream = false,
+    /** A streamed answer: its body's idle limit, ms. */
+    stream?: number,
   ): Promise<Answer> {
     const t = withKey(this.base, key);
     const qs = Object.entries(query)
@@ -270,69 +302,94 @@ export class LeanS3 {
     const length = chunks.reduce((n, c) => n + c.length, 0);
     const headers: Record<string, string> = { host: t.host, ...extra, 'x-amz-content-sha256': payloadHash(t.protocol, chunks) };
     if (body !== undefined) headers['content-length'] = String(length);
+    // The whole call, retries included, ends by this time: a retry starts only if its backoff
+    // leaves time, and the running attempt is aborted when the deadline comes.
+    const deadline = Date.now() + this.callMs;
+    const idempotent = IDEMPOTENT.has(op);
+    // `allowed`: an idempotent operation; or S3 itself asking for another try in a 200's body
+    // (CompleteMultipartUpload's InternalError/SlowDown: nothing was completed).
+    const retry = async (attempt: number, allowed = idempotent): Promise<boolean> => {
+      if (!allowed || attempt >= this.attempts) return false;
+      const wait = backoffMs(attempt);
+      if (Date.now() + wait >= deadline) return false;
+      await new Promise((r) => setTimeout(r, wait));
+      return true;
+    };
     for (let attempt = 1; ; attempt++) {
       let answer: Answer;
       try {
         // Signed per attempt: the date is part of the signature.
         const signed = await this.signer.sign({ method, protocol: t.protocol, hostname: t.hostname, port: t.port, path: t.path, query, headers });
-        answer = await this.send(t, signed.headers, chunks, method, qs ? `${t.path}?${qs}` : t.path, stream);
+        answer = await this.send(t, signed.headers, chunks, method, qs ? `${t.path}?${qs}` : t.path, deadline, stream);
       } catch (err) {
-        if (attempt < this.attempts && RETRY_CODES.has((err as NodeJS.ErrnoException).code ?? '')) {
-          await backoff(attempt);
-          continue;
-        }
+        if (RETRY_CODES.has((err as NodeJS.ErrnoException).code ?? '') && (await retry(attempt))) continue;
         throw err;
       }
       if (answer.status >= 200 && answer.status < 300) {
         const text = inBodyErrors ? answer.body.toString('utf8') : '';
         if (!/<Error>/.test(text)) return answer;
-        if (attempt < this.attempts && IN_BODY_TRANSIENT.has(xmlTag(text, 'Code') ?? '')) {
-          await backoff(attempt);
-          continue;
-        }
+        if (IN_BODY_TRANSIENT.has(xmlTag(text, 'Code') ?? '') && (await retry(attempt, true))) continue;
         throw s3Error(op, `s3://${this.o.bucket}/${where}`, { ...answer, status: 500 });
       }
-      if (attempt < this.attempts && RETRY_STATUS.has(answer.status)) {
-        await backoff(attempt);
-        continue;
-      }
+      if (RETRY_STATUS.has(answer.status) && (await retry(attempt))) continue;
       throw s3Error(op, `s3://${this.o.bucket}/${where}`, answer);
     }
   }
 
-  private send(t: Target, headers: Record<string, string>, chunks: readonly Buffer[], method: string, path: string, stream: boolean): Promise<Answer> {
+  /**
+   * One attempt. Aborted (an ETIMEDOUT error, the socket destroyed so the agent never reuses it)
+   * when connecting, the first byte after the request went out, or any idle gap takes longer than
+   * the step timeout, or when the call's deadline comes.
+   */
+  private send(t: Target, headers: Record<string, string>, chunks: readonly Buffer[], method: string, path: string, deadline: number, stream?: number): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const mod = t.protocol === 'http:' ? http : https;
       const agent = t.protocol === 'http:' ? this.agents.http : this.agents.https;
       const req = mod.request({ method, hostname: t.hostname, port: t.port, path, headers, agent });
-      const fail = (message: string) => req.destroy(Object.assign(new Error(message), { code: 'ETIMEDOUT' }));
-      const timer = setTimeout(() => fail(`S3 ${method} ${t.host}${path}: no answer in ${this.requestMs} ms`), this.requestMs);
+      const where = `S3 ${method} ${t.host}${path}`;
+      const fail = (message: string) => req.destroy(mark(Object.assign(new Error(`${where}: ${message}`), { code: 'ETIMEDOUT' })));
+      const step = this.stepMs;
+      const timers: NodeJS.Timeout[] = [];
+      const clear = () => timers.forEach(clearTimeout);
+      const after = (ms: number, message: string) => timers.push(setTimeout(() => fail(message), Math.max(0, ms)));
+      after(deadline - Date.now(), `no answer within the call's ${this.callMs} ms`);
+      // No byte either way for a step: a partition, or a server that accepts and never answers.
+      req.setTimeout(step, () => fail(`idle for ${step} ms`));
       req.once('socket', (socket) => {
         if (!socket.connecting) return;
-        const connect = setTimeout(() => fail(`S3 ${method} ${t.host}: no connection in ${this.connectMs} ms`), this.connectMs);
+        const connect = setTimeout(() => fail(`no connection in ${step} ms`), step);
         socket.once('connect', () => clearTimeout(connect));
         socket.once('close', () => clearTimeout(connect));
       });
+      req.once('finish', () => after(step, `no answer ${step} ms after the request was sent`));
       req.once('error', (err) => {
-        clearTimeout(timer);
+        clear();
         reject(err);
       });
       req.once('response', (res) => {
         const status = res.statusCode ?? 0;
-        if (stream && status >= 200 && status < 300) {
-          // The caller reads the body: from here on only an idle socket times out.
-          clearTimeout(timer);
-          res.setTimeout(this.requestMs, () => res.destroy(Object.assign(new Error(`S3 ${method} ${t.host}${path}: body stalled for ${this.requestMs} ms`), { code: 'ETIMEDOUT' })));
+        if (stream !== undefined && status >= 200 && status < 300) {
+          // The caller reads the body, at its own pace: from here on only a long-idle body times out.
+          clear();
+          req.setTimeout(0);
+          res.on('error', mark);
+          res.setTimeout(stream, () => res.destroy(mark(Object.assign(new Error(`${where}: body idle for ${stream} ms`), { code: 'ETIMEDOUT' }))));
           return resolve({ status, etag: res.headers.etag, headers: res.headers, body: EMPTY, stream: res });
         }
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.once('error', (err) => {
-          clearTimeout(timer);
+          clear();
           reject(err);
         });
+        // Destroyed mid-body by a timer: 'error' may not follow on the response, so settle here too.
+        res.once('close', () => {
+          if (res.complete) return;
+          clear();
+          reject(mark(Object.assign(new Error(`${where}: answer cut short`), { code: 'ECONNRESET' })));
+        });
         res.once('end', () => {
-          clearTimeout(timer);
+          clear();
           const h = res.headers;
           resolve({ status: res.statusCode ?? 0, etag: h.etag, requestId: h['x-amz-request-id'] as string | undefined, headers: h, body: Buffer.concat(chunks) });
         });
@@ -353,7 +410,7 @@ const headAnswer = (a: Answer): HeadAnswer => ({
 });
 
 /** Full jitter on 100 ms × 2^n, as the SDK's standard retry strategy. */
-const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(20_000, 100 * 2 ** attempt)));
+const backoffMs = (attempt: number) => Math.random() * Math.min(20_000, 100 * 2 ** attempt);
 
 export interface ListedObject {
   key: string;

@@ -24,7 +24,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly idleParts: Buffer[] = [];
 
   constructor(private readonly opts: S3StoreOptions) {
-    this.s3 = new LeanS3({ ...opts, connectTimeoutMs: 5_000, requestTimeoutMs: 60_000, maxAttempts: 3 });
+    this.s3 = new LeanS3({ ...opts, stepTimeoutMs: opts.timeoutMs ?? 5_000, maxAttempts: 3 });
     this.prefix = opts.prefix ? `${opts.prefix.replace(/\/+$/, '')}/` : '';
   }
 
@@ -119,9 +119,9 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<{ info: ObjectInfo; body: Readable } | undefined> {
+  async get(key: string, idleMs?: number): Promise<{ info: ObjectInfo; body: Readable } | undefined> {
     try {
-      const { info, body } = await this.s3.get(this.key(key));
+      const { info, body } = await this.s3.get(this.key(key), idleMs);
       return { info: { key, ...info }, body };
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -130,7 +130,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getBuffer(key: string): Promise<Buffer | undefined> {
-    const obj = await this.get(key);
+    // Read here at once, so the body may idle no longer than one step.
+    const obj = await this.get(key, this.opts.timeoutMs ?? 5_000);
     return obj ? buffer(obj.body) : undefined;
   }
 

@@ -23,6 +23,11 @@ export type ObjectStoreConfig =
       /** Key prefix inside the bucket, without slashes at either end ('' for none). */
       prefix: string;
       credentials?: S3Credentials;
+      /**
+       * Longest wait for one step, ms (default 5,000): connecting, the first byte of an answer, an
+       * idle body. One call with its retries gives up after 2 × this.
+       */
+      timeoutMs?: number;
     };
 
 export interface ObjectInfo {

@@ -218,6 +218,19 @@ describe('error codes', () => {
     expect(missing).toEqual([]);
   });
 
+  it('every operation that reaches a backend documents 503 with Retry-After (backend_unavailable)', () => {
+    // Served from memory alone: liveness and the API's own documents.
+    const memoryOnly = new Set(['get /healthz', 'get /openapi.json', 'get /docs', 'get /redoc', 'get /schema/{name}.schema.json', 'get /readyz']);
+    const missing: string[] = [];
+    for (const { method, path: p, op } of openapiOperations()) {
+      if (memoryOnly.has(`${method} ${p}`)) continue;
+      const res = (op.responses as JsonObject)['503'] as JsonObject | undefined;
+      const headers = res ? ((deref(res).headers ?? {}) as JsonObject) : {};
+      if (!res || !('Retry-After' in headers)) missing.push(`${method} ${p}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
   it('every error status an operation documents has at least one code with that status', () => {
     const statuses = new Set<number>(Object.values(ERROR_CODES));
     const orphans: string[] = [];
