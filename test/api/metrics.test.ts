@@ -295,7 +295,8 @@ describe.each(PROFILES)('GET /api/v1/metrics on %s backends', (profile) => {
     const after = await scrape();
     const where = { backend: 'objects', operation: 'put' };
     expect(total(after, 'augur_backend_call_errors_total', where) - total(before, 'augur_backend_call_errors_total', where)).toBe(1);
-    expect(total(after, 'augur_backend_call_duration_seconds_count', where) - total(before, 'augur_backend_call_duration_seconds_count', where)).toBe(1);
+    // The failed call is timed too; background work (a trace snapshot, a pixel record) may put meanwhile.
+    expect(total(after, 'augur_backend_call_duration_seconds_count', where) - total(before, 'augur_backend_call_duration_seconds_count', where)).toBeGreaterThanOrEqual(1);
   });
 
   it.skipIf(skip)('augur_active_long_polls counts a held command poll while it is held', async () => {
