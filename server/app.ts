@@ -52,7 +52,7 @@ export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES, opts: Ap
 }
 
 /**
- * One Express handler per route running auth → path parameters → CSRF and impersonation rules →
+ * One Express handler per route running load shedding → auth → ingest rate limits → path parameters → CSRF and impersonation rules →
  * guard → body → route middleware → handler. One handler rather than a chain of middleware:
  * every router hop costs CPU on the ingest hot path.
  */
@@ -61,9 +61,21 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
   const params = Object.entries(def.params ?? {});
   const before = def.before?.(ctx) ?? [];
   const series = ctx.metrics.route(def.method, def.path, API_PREFIX);
+  const shed = !def.neverShed && def.auth !== 'metrics';
+  const loadClass = def.auth === 'dsn' ? 'ingest' : 'read';
   const handler: RequestHandler = async (req, res) => {
     req.metricsRoute = series;
-    if (def.auth === 'dsn') req.auth = await authenticateDsn(req, ctx);
+    // Load shedding first: the cheapest refusal, before auth can touch a store.
+    if (shed) ctx.overload.admit(res, loadClass, !def.longPoll);
+    if (def.auth === 'dsn') {
+      const auth = await authenticateDsn(req, ctx);
+      req.auth = auth;
+      // After auth (the key and tenant are known), before the body is read: a refused upload costs nothing.
+      if (ctx.ingestLimits.enabled) {
+        const headers = await ctx.ingestLimits.check(auth.dsn.id, auth.tenant.id, ctx.now());
+        if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+      }
+    }
     else if (def.auth === 'metrics') authenticateMetrics(req, ctx);
     else {
       // Ingest never reads cookies: parse them only where a session can matter.

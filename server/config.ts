@@ -34,6 +34,13 @@ export interface Config {
   commandsRecheckMs: number;
   /** Bearer token of GET /api/v1/metrics; unset, the route is not served. */
   metricsToken?: string;
+  /** Ingest requests per second a DSN key / a tenant may sustain (bursts of twice that); 0: no limit. */
+  rateLimitPerKey: number;
+  rateLimitPerTenant: number;
+  /** Requests in flight on one replica past which ingest is shed (reads past twice that); 0: no bound. */
+  maxInFlight: number;
+  /** Event-loop delay (ms) past which ingest is shed (reads past twice that); 0: no bound. */
+  maxEventLoopLagMs: number;
 }
 
 export class ConfigError extends Error {
@@ -143,6 +150,10 @@ export function loadConfig(env: Env = process.env): Config {
     commandsHoldMs: num('AUGUR_COMMANDS_HOLD_MS'),
     commandsRecheckMs: num('AUGUR_COMMANDS_RECHECK_MS'),
     metricsToken: str('AUGUR_METRICS_TOKEN'),
+    rateLimitPerKey: num('AUGUR_RATE_LIMIT_PER_KEY'),
+    rateLimitPerTenant: num('AUGUR_RATE_LIMIT_PER_TENANT'),
+    maxInFlight: num('AUGUR_MAX_IN_FLIGHT'),
+    maxEventLoopLagMs: num('AUGUR_MAX_EVENT_LOOP_LAG_MS'),
   };
 }
 

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   internal_error: 500,
   not_ready: 503,
   step_busy: 503,
+  overloaded: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -18,12 +18,14 @@ export const healthRoutes = [
     method: 'get',
     path: '/healthz',
     auth: 'none',
+    neverShed: true,
     handler: (_req, res) => res.json({ status: 'ok' }),
   }),
   route({
     method: 'get',
     path: '/readyz',
     auth: 'none',
+    neverShed: true,
     handler: async (_req, res, ctx: AppContext) => {
       const { objects, metadata, presence, appendLedger, rateLimiter, bus } = ctx.stores;
       // "presence" stands for the four small shared-state ports: one backend (Redis or in-process), answering for all.
