@@ -14,6 +14,7 @@ import type { RouteDef } from './http/route.js';
 import './http/types.js';
 import { docsRouter } from './routes/docs.js';
 import { ROUTES } from './routes/index.js';
+import { REFUSAL_PAUSE_MS } from './services/rate-limits.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -66,13 +67,21 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
   const handler: RequestHandler = async (req, res) => {
     req.metricsRoute = series;
     // Load shedding first: the cheapest refusal, before auth can touch a store.
-    if (shed) ctx.overload.admit(res, loadClass, !def.longPoll);
+    const release = shed ? ctx.overload.admit(res, loadClass, !def.longPoll) : undefined;
     if (def.auth === 'dsn') {
       const auth = await authenticateDsn(req, ctx);
       req.auth = auth;
       // After auth (the key and tenant are known), before the body is read: a refused upload costs nothing.
       if (ctx.ingestLimits.enabled) {
-        const headers = await ctx.ingestLimits.check(auth.dsn.id, auth.tenant.id, ctx.now());
+        let headers: Record<string, string> | undefined;
+        try {
+          headers = await ctx.ingestLimits.check(auth.dsn.id, auth.tenant.id, ctx.now());
+        } catch (err) {
+          // Held back (see REFUSAL_PAUSE_MS), out of the in-flight count: it waits, it does not work.
+          release?.();
+          await ctx.commands.idle(REFUSAL_PAUSE_MS);
+          throw err;
+        }
         if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
       }
     }

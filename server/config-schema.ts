@@ -165,19 +165,19 @@ export const VARIABLES = [
   {
     name: 'AUGUR_RATE_LIMIT_PER_KEY',
     schema: { type: 'integer', minimum: 0, maximum: 1_000_000 },
-    default: 300,
+    default: 50,
     doc: 'ingest requests per second one DSN key may sustain, with bursts of twice that, shared by every replica (0 disables; see Backpressure)',
   },
   {
     name: 'AUGUR_RATE_LIMIT_PER_TENANT',
     schema: { type: 'integer', minimum: 0, maximum: 1_000_000 },
-    default: 1_000,
+    default: 150,
     doc: 'ingest requests per second all of a tenant\'s DSN keys together may sustain, with bursts of twice that (0 disables; see Backpressure)',
   },
   {
     name: 'AUGUR_MAX_IN_FLIGHT',
     schema: { type: 'integer', minimum: 0, maximum: 100_000 },
-    default: 256,
+    default: 128,
     doc: 'requests one replica serves at once before it sheds ingest with 503 `overloaded`; reads are shed only past twice this; health checks and metrics never (0 disables; see Backpressure)',
   },
   {

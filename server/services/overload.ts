@@ -16,6 +16,7 @@ export interface OverloadOptions {
 }
 
 const SAMPLE_MS = 1_000;
+const noop = (): void => undefined;
 const RESOLUTION_MS = 10;
 
 /**
@@ -61,9 +62,10 @@ export class OverloadGuard {
   /**
    * Throws 503 `overloaded` (counted in augur_http_shed_total) when a request of this class must be
    * shed; else counts it in flight until its response closes. A held long poll (`counted` false)
-   * is checked but not counted: it waits, it does not work.
+   * is checked but not counted: it waits, it does not work. Resolves to the function that stops
+   * counting it early (a refusal held back on purpose: it waits too).
    */
-  admit(res: Response, cls: LoadClass, counted = true): void {
+  admit(res: Response, cls: LoadClass, counted = true): () => void {
     const factor = cls === 'ingest' ? 1 : 2;
     const { maxInFlight, maxLagMs } = this.opts;
     if (maxInFlight > 0 && this.inFlight >= maxInFlight * factor) throw this.shed('in_flight', 1);
@@ -71,9 +73,16 @@ export class OverloadGuard {
       const lag = this.lag();
       if (lag > maxLagMs * factor) throw this.shed('event_loop_lag', Math.max(1, Math.ceil(lag / 1000)));
     }
-    if (!counted) return;
+    if (!counted) return noop;
     this.inFlight++;
-    res.once('close', () => this.inFlight--);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.inFlight--;
+    };
+    res.once('close', release);
+    return release;
   }
 
   stop(): void {

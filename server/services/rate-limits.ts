@@ -9,6 +9,13 @@ import type { RateLimiter } from '../../storage/rate-limiter/index.js';
 export const LIMIT_WINDOW_MS = 2_000;
 /** A replica leases this fraction of a window's budget at a time (at least one point). */
 export const LEASE_FRACTION = 20;
+/**
+ * A refusal is answered only after this long. A client that ignores Retry-After and asks again at
+ * once (a runaway loop over many connections) is then held to connections ÷ this many requests per
+ * second instead of as many 429s as the replica can write, which would take the CPU its tenant's
+ * neighbours need. The SDK sleeps Retry-After anyway, so it loses nothing it would not wait for.
+ */
+export const REFUSAL_PAUSE_MS = 500;
 
 export interface Verdict {
   allowed: boolean;
