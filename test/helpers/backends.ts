@@ -78,6 +78,9 @@ export async function createBackends(profile: Profile, extraEnv: Record<string, 
     // limits stay on (their path and headers are exercised) but out of reach unless a test sets them.
     AUGUR_RATE_LIMIT_PER_KEY: '100000',
     AUGUR_RATE_LIMIT_PER_TENANT: '100000',
+    // Some tests fire hundreds of requests at once on purpose (appends across replicas): the
+    // in-flight guard counts them but sheds none unless a test sets a real bound.
+    AUGUR_MAX_IN_FLIGHT: '100000',
   };
   const cleanups: Array<() => Promise<void>> = [async () => rmSync(dataDir, { recursive: true, force: true })];
   if (profile === 'production') {
