@@ -53,8 +53,8 @@ export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES, opts: Ap
 }
 
 /**
- * One Express handler per route running load shedding → auth → ingest rate limits → path parameters → CSRF and impersonation rules →
- * guard → body → route middleware → handler. One handler rather than a chain of middleware:
+ * One Express handler per route running load shedding → auth → ingest rate limits → path
+ * parameters → CSRF and impersonation rules → guard → body → route middleware → handler. One handler rather than a chain of middleware:
  * every router hop costs CPU on the ingest hot path.
  */
 function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
@@ -84,8 +84,7 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
         }
         if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
       }
-    }
-    else if (def.auth === 'metrics') authenticateMetrics(req, ctx);
+    } else if (def.auth === 'metrics') authenticateMetrics(req, ctx);
     else {
       // Ingest never reads cookies: parse them only where a session can matter.
       parseCookies(req, res, noop);
