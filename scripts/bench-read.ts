@@ -61,6 +61,9 @@ async function main(): Promise<void> {
       ...backends,
       AUGUR_ADMIN_EMAIL: 'admin@example.com',
       AUGUR_ADMIN_PASSWORD: 'admin-password',
+      // Throughput flat out: the overload guard (see bench:flood) would only measure itself here.
+      AUGUR_MAX_IN_FLIGHT: '0',
+      AUGUR_MAX_EVENT_LOOP_LAG_MS: '0',
       AUGUR_LOG_LEVEL: 'warn',
     };
 

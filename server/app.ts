@@ -14,6 +14,7 @@ import type { RouteDef } from './http/route.js';
 import './http/types.js';
 import { docsRouter } from './routes/docs.js';
 import { ROUTES } from './routes/index.js';
+import { REFUSAL_PAUSE_MS } from './services/rate-limits.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -52,8 +53,8 @@ export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES, opts: Ap
 }
 
 /**
- * One Express handler per route running auth → path parameters → CSRF and impersonation rules →
- * guard → body → route middleware → handler. One handler rather than a chain of middleware:
+ * One Express handler per route running load shedding → auth → ingest rate limits → path
+ * parameters → CSRF and impersonation rules → guard → body → route middleware → handler. One handler rather than a chain of middleware:
  * every router hop costs CPU on the ingest hot path.
  */
 function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
@@ -61,10 +62,29 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
   const params = Object.entries(def.params ?? {});
   const before = def.before?.(ctx) ?? [];
   const series = ctx.metrics.route(def.method, def.path, API_PREFIX);
+  const shed = !def.neverShed && def.auth !== 'metrics';
+  const loadClass = def.auth === 'dsn' ? 'ingest' : 'read';
   const handler: RequestHandler = async (req, res) => {
     req.metricsRoute = series;
-    if (def.auth === 'dsn') req.auth = await authenticateDsn(req, ctx);
-    else if (def.auth === 'metrics') authenticateMetrics(req, ctx);
+    // Load shedding first: the cheapest refusal, before auth can touch a store.
+    const release = shed ? ctx.overload.admit(res, loadClass, !def.longPoll) : undefined;
+    if (def.auth === 'dsn') {
+      const auth = await authenticateDsn(req, ctx);
+      req.auth = auth;
+      // After auth (the key and tenant are known), before the body is read: a refused upload costs nothing.
+      if (ctx.ingestLimits.enabled) {
+        let headers: Record<string, string> | undefined;
+        try {
+          headers = await ctx.ingestLimits.check(auth.dsn.id, auth.tenant.id, ctx.now());
+        } catch (err) {
+          // Held back (see REFUSAL_PAUSE_MS), out of the in-flight count: it waits, it does not work.
+          release?.();
+          await ctx.commands.idle(REFUSAL_PAUSE_MS);
+          throw err;
+        }
+        if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+      }
+    } else if (def.auth === 'metrics') authenticateMetrics(req, ctx);
     else {
       // Ingest never reads cookies: parse them only where a session can matter.
       parseCookies(req, res, noop);

@@ -22,6 +22,8 @@ import { createPresenceStore, type PresenceStoreConfig } from '../storage/presen
 import { createAppendLedger, type AppendLedgerConfig } from '../storage/append-ledger/index.js';
 import { createRateLimiter, type RateLimiterConfig } from '../storage/rate-limiter/index.js';
 import { createMessageBus, type MessageBusConfig } from '../storage/bus/index.js';
+import { IngestLimits } from './services/rate-limits.js';
+import { OverloadGuard } from './services/overload.js';
 
 export interface StoreConfigs {
   objects: ObjectStoreConfig;
@@ -108,6 +110,8 @@ export async function createContext(config: Config, logger: Logger, openedStores
     commands,
     metrics,
     lifecycle: { draining: false },
+    ingestLimits: new IngestLimits(stores.rateLimiter, { perKey: config.rateLimitPerKey, perTenant: config.rateLimitPerTenant }, logger),
+    overload: new OverloadGuard({ maxInFlight: config.maxInFlight, maxLagMs: config.maxEventLoopLagMs }, metrics),
     now,
   };
 }
@@ -120,6 +124,7 @@ function callerFault(err: unknown): boolean {
 /** Flushes what is buffered, then closes every store. */
 export async function closeContext(ctx: AppContext): Promise<void> {
   ctx.commands.shutdown();
+  ctx.overload.stop();
   await ctx.runIndex.stop().catch((err) => ctx.logger.warn({ err }, 'final run index flush failed'));
   await closeDiagnostics(ctx).catch((err) => ctx.logger.warn({ err }, 'could not stop the pixel worker'));
   await ctx.housekeeping.stop();

@@ -192,6 +192,30 @@ export const VARIABLES = [
     default: 60_000,
     doc: 'then the listener closes and in-flight requests (uploads included) get this long to finish before their connections are cut; 60 s carries a 32 MiB screenshot at 4.5 Mbit/s',
   },
+  {
+    name: 'AUGUR_RATE_LIMIT_PER_KEY',
+    schema: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+    default: 50,
+    doc: 'ingest requests per second one DSN key may sustain, with bursts of twice that, shared by every replica (0 disables; see Backpressure)',
+  },
+  {
+    name: 'AUGUR_RATE_LIMIT_PER_TENANT',
+    schema: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+    default: 150,
+    doc: 'ingest requests per second all of a tenant\'s DSN keys together may sustain, with bursts of twice that (0 disables; see Backpressure)',
+  },
+  {
+    name: 'AUGUR_MAX_IN_FLIGHT',
+    schema: { type: 'integer', minimum: 0, maximum: 100_000 },
+    default: 128,
+    doc: 'requests one replica serves at once before it sheds ingest with 503 `overloaded`; reads are shed only past twice this; health checks and metrics never (0 disables; see Backpressure)',
+  },
+  {
+    name: 'AUGUR_MAX_EVENT_LOOP_LAG_MS',
+    schema: { type: 'integer', minimum: 0, maximum: 60_000 },
+    default: 500,
+    doc: 'event-loop delay (p99 over the last second) past which one replica sheds ingest with 503 `overloaded`; reads past twice this (0 disables; see Backpressure)',
+  },
 ] as const satisfies readonly VariableSpec[];
 
 /** Read by the AWS credential chain, not by Augur: documented beside Augur's own. */

@@ -44,6 +44,13 @@ export interface Config {
   drainDelayMs: number;
   /** In-flight requests get this long after the listener closes. */
   drainTimeoutMs: number;
+  /** Ingest requests per second a DSN key / a tenant may sustain (bursts of twice that); 0: no limit. */
+  rateLimitPerKey: number;
+  rateLimitPerTenant: number;
+  /** Requests in flight on one replica past which ingest is shed (reads past twice that); 0: no bound. */
+  maxInFlight: number;
+  /** Event-loop delay (ms) past which ingest is shed (reads past twice that); 0: no bound. */
+  maxEventLoopLagMs: number;
 }
 
 export class ConfigError extends Error {
@@ -158,6 +165,10 @@ export function loadConfig(env: Env = process.env): Config {
     bodyIdleTimeoutMs: num('AUGUR_BODY_IDLE_TIMEOUT_MS'),
     drainDelayMs: num('AUGUR_DRAIN_DELAY_MS'),
     drainTimeoutMs: num('AUGUR_DRAIN_TIMEOUT_MS'),
+    rateLimitPerKey: num('AUGUR_RATE_LIMIT_PER_KEY'),
+    rateLimitPerTenant: num('AUGUR_RATE_LIMIT_PER_TENANT'),
+    maxInFlight: num('AUGUR_MAX_IN_FLIGHT'),
+    maxEventLoopLagMs: num('AUGUR_MAX_EVENT_LOOP_LAG_MS'),
   };
 }
 

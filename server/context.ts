@@ -15,6 +15,8 @@ import type { Housekeeping } from './services/housekeeping.js';
 import type { UploadMemory } from './http/upload-memory.js';
 import type { CommandHub } from './services/commands.js';
 import type { Metrics } from './services/metrics.js';
+import type { IngestLimits } from './services/rate-limits.js';
+import type { OverloadGuard } from './services/overload.js';
 
 export interface Stores {
   objects: ObjectStore;
@@ -46,6 +48,10 @@ export interface AppContext {
   metrics: Metrics;
   /** Set at SIGTERM (server/main.ts): `/readyz` answers 503 `draining` from then on. */
   lifecycle: { draining: boolean };
+  /** Per DSN key and per tenant ingest limits, shared by every replica. */
+  ingestLimits: IngestLimits;
+  /** This replica's load shedding (in-flight and event-loop bounds). */
+  overload: OverloadGuard;
   /** Injected so tests can move time without sleeping. */
   now: () => number;
 }

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   step_busy: 503,
   draining: 503,
   backend_unavailable: 503,
+  overloaded: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

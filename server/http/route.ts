@@ -29,6 +29,10 @@ export interface RouteDef {
    * instead of spinning against the server.
    */
   refusalPauseMs?: number;
+  /** Never shed by the overload guard (health checks, the metrics scrape: they must answer when the replica is loaded). */
+  neverShed?: boolean;
+  /** A long poll: shed like any request when it arrives, but not counted in flight while it is held (it waits, it does not work). */
+  longPoll?: boolean;
   /** Registered only when this says so (a route the configuration switches off answers 404 like an unknown path). */
   enabled?: (ctx: AppContext) => boolean;
   handler: (req: Request, res: Response, ctx: AppContext) => unknown;

@@ -47,12 +47,14 @@ export const healthRoutes = [
     method: 'get',
     path: '/healthz',
     auth: 'none',
+    neverShed: true,
     handler: (_req, res) => res.json({ status: 'ok' }),
   }),
   route({
     method: 'get',
     path: '/readyz',
     auth: 'none',
+    neverShed: true,
     handler: async (_req, res, ctx: AppContext) => {
       // Shutting down: answered at once, without the backend checks, so the balancer stops
       // sending here while the replica still serves what reaches it (server/main.ts).

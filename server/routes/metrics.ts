@@ -11,6 +11,7 @@ export const metricsRoutes = [
     method: 'get',
     path: '/metrics',
     auth: 'metrics',
+    neverShed: true,
     enabled: (ctx) => ctx.config.metricsToken !== undefined,
     handler: async (_req, res, ctx) => {
       const text = await ctx.metrics.text();

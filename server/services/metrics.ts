@@ -18,7 +18,7 @@ export const BACKEND_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 export const SIZE_BUCKETS = [100, 1_000, 10_000, 100_000, 1_000_000, 4_000_000, 16_000_000, 64_000_000];
 
 /** Reasons of augur_http_shed_total, each exported at 0 from the start (rate() needs the series to exist). */
-export const SHED_REASONS = ['overload'] as const;
+export const SHED_REASONS = ['overload', 'in_flight', 'event_loop_lag'] as const;
 
 /** Route label of API requests no route matched (one label, whatever the URL: bounded cardinality). */
 export const UNMATCHED_ROUTE = 'unmatched';

@@ -158,6 +158,8 @@ describe.each(PROFILES)('GET /api/v1/metrics on %s backends', (profile) => {
       expect(names.has(name), name).toBe(true);
     }
     expect(total(samples, 'augur_http_shed_total', { reason: 'overload' })).toBe(0);
+    expect(total(samples, 'augur_http_shed_total', { reason: 'in_flight' })).toBe(0);
+    expect(total(samples, 'augur_http_shed_total', { reason: 'event_loop_lag' })).toBe(0);
     // Every family of Augur's own is documented in the README's Metrics section.
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const metricsSection = readme.slice(readme.indexOf('## Metrics'), readme.indexOf('\n## ', readme.indexOf('## Metrics') + 1));

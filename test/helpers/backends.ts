@@ -71,6 +71,16 @@ export async function createBackends(profile: Profile, extraEnv: Record<string, 
     AUGUR_LOG_LEVEL: process.env.AUGUR_TEST_LOG_LEVEL ?? 'silent',
     AUGUR_ADMIN_EMAIL: 'admin@example.com',
     AUGUR_ADMIN_PASSWORD: 'admin-password',
+    // One test process hosts many servers and the runner on one event loop, on a shared machine:
+    // its delay says nothing about one replica, so the lag guard is off unless a test sets it.
+    AUGUR_MAX_EVENT_LOOP_LAG_MS: '0',
+    // The test clock stands still, so every request of a test file lands in one rate window: the
+    // limits stay on (their path and headers are exercised) but out of reach unless a test sets them.
+    AUGUR_RATE_LIMIT_PER_KEY: '100000',
+    AUGUR_RATE_LIMIT_PER_TENANT: '100000',
+    // Some tests fire hundreds of requests at once on purpose (appends across replicas): the
+    // in-flight guard counts them but sheds none unless a test sets a real bound.
+    AUGUR_MAX_IN_FLIGHT: '100000',
   };
   const cleanups: Array<() => Promise<void>> = [async () => rmSync(dataDir, { recursive: true, force: true })];
   if (profile === 'production') {

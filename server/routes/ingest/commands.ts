@@ -50,6 +50,7 @@ export const commandPollRoutes = [
     method: 'get',
     path: '/runs/:run_id/commands',
     auth: 'dsn',
+    longPoll: true,
     params: { run_id: RUN_ID },
     badParam: 422,
     // SDK 0.1.14 polls again at once after any refusal: a revoked key would spin without this.
