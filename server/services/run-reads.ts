@@ -1,9 +1,7 @@
 import type { Request } from 'express';
 import { ApiError, type FieldError } from '../errors.js';
 import type { MetadataStore, RunRow, TagFilter } from '../../storage/metadata/index.js';
-import type { ObjectStore } from '../../storage/objects/index.js';
-import { Appender } from './appends.js';
-import { BundleKeys, RUN_ID_RE } from './bundle.js';
+import { RUN_ID_RE } from './bundle.js';
 import { RUN_STATUSES, type RunStatus } from './run-facts.js';
 import { listGroupedRuns } from './run-groups.js';
 import { runSummary } from './run-summary.js';
@@ -159,41 +157,4 @@ export async function listRuns(metadata: MetadataStore, tenantId: string, q: Run
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return { runs: page.map(runSummary), next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null };
-}
-
-export interface BundleCounts {
-  steps: number;
-  screenshots: number;
-  events_files: number;
-  modelio: number;
-  logs: number;
-}
-
-/**
- * Counts the files of a bundle from one listing of the run's prefix. Appended files (events,
- * logs) are stored as chunks under `.appends/<file>/`, so a file counts once whether it is
- * chunked or whole.
- */
-export async function bundleCounts(objects: ObjectStore, keys: BundleKeys): Promise<BundleCounts> {
-  const counts: BundleCounts = { steps: 0, screenshots: 0, events_files: 0, modelio: 0, logs: 0 };
-  const events = new Set<string>();
-  const logs = new Set<string>();
-  const appendsRoot = Appender.chunkPrefix(`${keys.prefix}x`).slice(0, -2); // "<run>/.appends/"
-  for await (const o of objects.list(keys.prefix)) {
-    const rel = o.key.slice(keys.prefix.length);
-    let m: RegExpExecArray | null;
-    if ((m = /^steps\/[0-9]{4,6}\.json$/.exec(rel))) counts.steps++;
-    else if (/^screenshots\/[0-9]{4,6}_(?:pre|post|target|diff)\.png$/.test(rel)) counts.screenshots++;
-    else if (/^modelio\/[^/]+\.json$/.test(rel)) counts.modelio++;
-    else if ((m = /^events\/([^/]+\.jsonl)$/.exec(rel))) events.add(m[1]!);
-    else if ((m = /^logs\/([^/]+\.log)$/.exec(rel))) logs.add(m[1]!);
-    else if (o.key.startsWith(appendsRoot)) {
-      const inner = o.key.slice(appendsRoot.length);
-      if ((m = /^events\/([^/]+\.jsonl)\//.exec(inner))) events.add(m[1]!);
-      else if ((m = /^logs\/([^/]+\.log)\//.exec(inner))) logs.add(m[1]!);
-    }
-  }
-  counts.events_files = events.size;
-  counts.logs = logs.size;
-  return counts;
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteDef } from '../../server/http/route.js';
 import { ROUTES } from '../../server/routes/index.js';
-import { deref, openapiOperations, operationParameters, schemas, toOpenApiPath, type Json, type JsonObject } from '../contract/contract-helpers.js';
+import { exampleUrlPath, requestExample, schemas, type Json, type JsonObject } from '../contract/contract-helpers.js';
 import { PROFILES, productionAvailable } from '../helpers/backends.js';
 import { startTestServer, type TestServer, type TestTenant } from '../helpers/server.js';
 
@@ -17,28 +17,7 @@ const RUNS_PER_ROUTE = 30;
 const BODY_ROUTES = ROUTES.filter((r) => r.body);
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-function operation(route: RouteDef): { op: JsonObject; item: JsonObject } {
-  const found = openapiOperations().find((o) => o.method === route.method && o.path === toOpenApiPath(route.path));
-  if (!found) throw new Error(`${route.method} ${route.path} is not in the OpenAPI document`);
-  return found;
-}
-
-function urlPath(route: RouteDef): string {
-  const { op, item } = operation(route);
-  const params = operationParameters(item, op);
-  return route.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => {
-    const p = params.find((x) => x.in === 'path' && x.name === name);
-    const example = p?.example ?? ((p?.schema as JsonObject | undefined)?.examples as Json[] | undefined)?.[0];
-    return encodeURIComponent(String(example));
-  });
-}
-
-function exampleBody(route: RouteDef): Json {
-  const { op } = operation(route);
-  const media = deref(((op.requestBody as JsonObject).content as JsonObject)['application/json'] as JsonObject);
-  const examples = Object.values((media.examples ?? {}) as JsonObject).map((e) => deref(e as JsonObject).value);
-  return structuredClone((media.example ?? examples[0] ?? {}) as Json);
-}
+const exampleBody = (route: RouteDef): Json => requestExample(route) ?? {};
 
 /** Every place in a document a value can go: each property and array item, nested. */
 function paths(doc: Json, at: Array<string | number> = []): Array<Array<string | number>> {
@@ -140,7 +119,7 @@ describe.each(PROFILES)('bad-input fuzzing on %s backends', (profile) => {
     route.auth === 'dsn' ? { ...JSON_HEADERS, authorization: `Bearer ${t.key}` } : route.auth === 'none' ? JSON_HEADERS : { ...JSON_HEADERS, cookie };
 
   it.skipIf(skip).each(BODY_ROUTES.map((r) => [`${r.method.toUpperCase()} ${r.path}`, r] as const))('%s: no 5xx for any mutated body', async (_name, route) => {
-    const url = `${s.api}${urlPath(route)}`;
+    const url = `${s.api}${exampleUrlPath(route)}`;
     const seen: string[] = [];
     await fc.assert(
       fc.asyncProperty(bodies(route), async (body) => {

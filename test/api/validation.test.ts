@@ -7,30 +7,12 @@ import { BundleKeys } from '../../server/services/bundle.js';
 import { PROFILES, productionAvailable } from '../helpers/backends.js';
 import { expectError, validator } from '../helpers/schemas.js';
 import { startTestServer, type TestServer, type TestTenant } from '../helpers/server.js';
-import { deref, openapiOperations, operationParameters, schemas, toOpenApiPath, type Json, type JsonObject } from '../contract/contract-helpers.js';
+import { exampleUrlPath, requestExample, schemas, type Json, type JsonObject } from '../contract/contract-helpers.js';
 
 // Every route that takes a JSON body, so this suite grows with the route table.
 const BODY_ROUTES = ROUTES.filter((r) => r.body);
 const SMALL_LIMIT = 2048;
 const JSON_HEADERS = { 'content-type': 'application/json' };
-
-function operation(route: RouteDef): { op: JsonObject; item: JsonObject } {
-  const found = openapiOperations().find((o) => o.method === route.method && o.path === toOpenApiPath(route.path));
-  if (!found) throw new Error(`${route.method} ${route.path} is not in the OpenAPI document`);
-  return found;
-}
-
-/** The route's URL with each path parameter set to the example the OpenAPI document gives. */
-function urlPath(route: RouteDef): string {
-  const { op, item } = operation(route);
-  const params = operationParameters(item, op);
-  return route.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => {
-    const p = params.find((x) => x.in === 'path' && x.name === name);
-    const example = p?.example ?? ((p?.schema as JsonObject | undefined)?.examples as Json[] | undefined)?.[0];
-    if (example === undefined || example === null) throw new Error(`no example for path parameter ${name} of ${route.path}`);
-    return encodeURIComponent(String(example));
-  });
-}
 
 // Bodies whose documented example names things this test's tenant does not have.
 const OWN_BODIES: Record<string, (t: TestTenant) => JsonObject> = {
@@ -42,10 +24,7 @@ const OWN_BODIES: Record<string, (t: TestTenant) => JsonObject> = {
 function validBody(route: RouteDef, t: TestTenant): JsonObject {
   const own = OWN_BODIES[route.body!];
   if (own) return own(t);
-  const { op } = operation(route);
-  const media = deref(((op.requestBody as JsonObject).content as JsonObject)['application/json'] as JsonObject);
-  const examples = Object.values((media.examples ?? {}) as JsonObject).map((e) => deref(e as JsonObject).value);
-  const body = structuredClone((media.example ?? examples[0]) as JsonObject | undefined);
+  const body = requestExample(route) as JsonObject | undefined;
   if (!body) throw new Error(`${route.method} ${route.path}: the OpenAPI document gives no request example`);
   expect(validator.get(route.body!)(body), `${route.path} example`).toBe(true);
   return body;
@@ -128,7 +107,7 @@ describe.each(PROFILES)('request validation on %s backends', (profile) => {
   }
 
   async function send(server: TestServer, route: RouteDef, body: BodyInit, headers: Record<string, string> = JSON_HEADERS): Promise<Response> {
-    return fetch(`${server.api}${urlPath(route)}`, { method: route.method.toUpperCase(), headers: { ...(await auth(server, route)), ...headers }, body });
+    return fetch(`${server.api}${exampleUrlPath(route)}`, { method: route.method.toUpperCase(), headers: { ...(await auth(server, route)), ...headers }, body });
   }
 
   it.skipIf(skip)('there are JSON-body routes to check', () => {

@@ -142,3 +142,30 @@ export function externalUrls(text: string): string[] {
   // "//" also starts JS comments; only a host-like name right after it counts, and "//cdn" always does.
   return found.filter((u) => /^https?:/.test(u) || /^\/\/(?:cdn|fonts|unpkg|[a-z0-9-]+\.[a-z0-9-]+\.[a-z]{2,})/i.test(u));
 }
+
+/** A route's operation in the OpenAPI document (the route table and the document are kept equal). */
+export function routeOperation(route: { method: string; path: string }): { op: JsonObject; item: JsonObject } {
+  const found = openapiOperations().find((o) => o.method === route.method && o.path === toOpenApiPath(route.path));
+  if (!found) throw new Error(`${route.method} ${route.path} is not in the OpenAPI document`);
+  return found;
+}
+
+/** The route's URL with each path parameter set to the example the OpenAPI document gives. */
+export function exampleUrlPath(route: { method: string; path: string }): string {
+  const { op, item } = routeOperation(route);
+  const params = operationParameters(item, op);
+  return route.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => {
+    const p = params.find((x) => x.in === 'path' && x.name === name);
+    const example = p?.example ?? ((p?.schema as JsonObject | undefined)?.examples as Json[] | undefined)?.[0];
+    if (example === undefined || example === null) throw new Error(`no example for path parameter ${name} of ${route.path}`);
+    return encodeURIComponent(String(example));
+  });
+}
+
+/** The request body the OpenAPI document gives as the route's example (a fresh copy), if any. */
+export function requestExample(route: { method: string; path: string }): Json | undefined {
+  const { op } = routeOperation(route);
+  const media = deref(((op.requestBody as JsonObject).content as JsonObject)['application/json'] as JsonObject);
+  const examples = Object.values((media.examples ?? {}) as JsonObject).map((e) => deref(e as JsonObject).value);
+  return structuredClone((media.example ?? examples[0]) as Json | undefined);
+}

@@ -5,7 +5,7 @@ import type { UserAuth } from '../../http/types.js';
 import { parseNnnn, type ScreenshotKind } from '../../services/bundle.js';
 import { diagnosticsFor } from '../../services/diagnostics/findings.js';
 import { parseSeverity } from '../../services/diagnostics/query.js';
-import { bundleCounts, listRuns, parseRunsQuery } from '../../services/run-reads.js';
+import { listRuns, parseRunsQuery } from '../../services/run-reads.js';
 import { renderTrace, TraceView } from '../../services/trace-view.js';
 
 /** Presigned screenshot URLs live this long. */
