@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -110,5 +111,118 @@ describe('the pixel worker', () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe('the pixel worker: frames it holds, bytes it is given, its priority', () => {
+  it('works a step from pixels it decoded before; names a frame it no longer holds as missing', async () => {
+    const { PixelEngine, DECODED_CACHE_BYTES } = await import('../../server/services/diagnostics/pixel-engine.js');
+    const engine = new PixelEngine();
+    const a = png(frame(64, 40));
+    const b = png(frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }));
+    const first = engine.run({ pre: { id: 'a', buf: a }, withImage: false });
+    const pair = engine.run({ pre: { id: 'a', cached: true }, post: { id: 'b', buf: b }, withImage: false });
+    expect(pair.pre).toEqual(first.pre);
+    expect(pair.diff).toEqual(compareImages(frame(64, 40), frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }), false).diff);
+    // Never decoded here: nothing is worked out, the frame is named.
+    expect(engine.run({ pre: { id: 'z', cached: true }, post: { id: 'b', buf: b }, withImage: false })).toEqual({ missing: ['pre'] });
+    // Pushed out of the cache by larger frames: missing again.
+    const big = png(frame(2048, 2048));
+    for (let i = 0; i < Math.ceil(DECODED_CACHE_BYTES / (2048 * 2048 * 4)) + 1; i++) engine.run({ pre: { id: `big${i}`, buf: big }, withImage: false });
+    expect(engine.run({ pre: { id: 'a', cached: true }, withImage: false })).toEqual({ missing: ['pre'] });
+  });
+
+  it('moves owned bytes to the worker instead of copying them, and copies a pooled slice', async () => {
+    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
+    const { createLogger } = await import('../../server/logger.js');
+    const pool = new PixelPool(createLogger('silent'));
+    try {
+      const a = png(frame(64, 40));
+      await pool.run({ pre: { id: 'warm', buf: Buffer.from(a) }, withImage: false }); // the worker has answered once
+      const owned = Buffer.allocUnsafeSlow(a.length + 100);
+      a.copy(owned);
+      const view = owned.subarray(0, a.length);
+      const out = await pool.run({ pre: { id: 'moved', buf: view, owned: true }, withImage: false });
+      expect(out.pre?.width).toBe(64);
+      expect(owned.buffer.byteLength).toBe(0); // detached: it now belongs to the worker
+      const shared = Buffer.alloc(a.length + 64);
+      a.copy(shared, 64);
+      const slice = shared.subarray(64);
+      expect((await pool.run({ pre: { id: 'copied', buf: slice }, withImage: false })).pre?.width).toBe(64);
+      expect(slice.equals(a)).toBe(true); // still readable here
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('runs its thread at the lowest CPU priority, the event loop at its own', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
+    const { createLogger } = await import('../../server/logger.js');
+    const niceOf = (task: string) => {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const before = new Set(readdirSync('/proc/self/task'));
+    const pool = new PixelPool(createLogger('silent'));
+    try {
+      await pool.run({ pre: { id: 'a', buf: png(frame(8, 8)) }, withImage: false });
+      const added = readdirSync('/proc/self/task').filter((t) => !before.has(t));
+      expect(added.map(niceOf)).toContain(19);
+      expect(niceOf(String(process.pid))).toBe(os.getPriority());
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('fresh frames (uploads kept for the pixel work that follows)', () => {
+  it('keeps what was captured under the stored name, once', async () => {
+    const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
+    const fresh = new FreshFrames(1000);
+    const c = fresh.capture(100)!;
+    c.write(Buffer.from('abc'));
+    c.write(Buffer.from('def'));
+    c.done('shots/1.png', '"e1"');
+    expect(fresh.bytes).toBe(100);
+    expect(fresh.take(frameId('shots/1.png', '"e2"'))).toBeUndefined(); // another version
+    expect(fresh.take(frameId('shots/1.png', '"e1"'))?.toString()).toBe('abcdef');
+    expect(fresh.take(frameId('shots/1.png', '"e1"'))).toBeUndefined();
+    expect(fresh.bytes).toBe(0);
+  });
+
+  it('holds at most its budget: the oldest waiting frame goes first, captures in progress are never dropped', async () => {
+    const { FreshFrames, frameId, FRESH_FRAME_MAX_BYTES } = await import('../../server/services/diagnostics/fresh-frames.js');
+    const fresh = new FreshFrames(300);
+    for (const n of [1, 2]) {
+      const c = fresh.capture(100)!;
+      c.write(Buffer.from(`frame${n}`));
+      c.done(`k${n}`, 'e');
+    }
+    const running = fresh.capture(100)!;
+    expect(fresh.bytes).toBe(300);
+    const next = fresh.capture(150)!; // room made by dropping both waiting frames, oldest first
+    expect(next).toBeDefined();
+    expect(fresh.take(frameId('k1', 'e'))).toBeUndefined();
+    expect(fresh.take(frameId('k2', 'e'))).toBeUndefined();
+    expect(fresh.capture(100)).toBeUndefined(); // 250 held by the two captures in progress
+    running.drop();
+    next.drop();
+    expect(fresh.bytes).toBe(0);
+    // Not worth one: unknown or oversized lengths.
+    expect(fresh.capture(Number.NaN)).toBeUndefined();
+    expect(fresh.capture(0)).toBeUndefined();
+    expect(new FreshFrames(FRESH_FRAME_MAX_BYTES * 4).capture(FRESH_FRAME_MAX_BYTES + 1)).toBeUndefined();
+  });
+
+  it('gives up a capture that receives more than it was sized for', async () => {
+    const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
+    const fresh = new FreshFrames(1000);
+    const c = fresh.capture(4)!;
+    c.write(Buffer.from('abc'));
+    c.write(Buffer.from('de'));
+    expect(fresh.bytes).toBe(0);
+    c.done('k', 'e');
+    expect(fresh.take(frameId('k', 'e'))).toBeUndefined();
   });
 });
