@@ -179,7 +179,7 @@ describe.each(PROFILES)('diagnostics on %s backends', (profile) => {
     // Each frame was kept from its upload and a step's pre was still held decoded for its post:
     // nothing was read back from the store.
     expect(d.pixels.readBack - readBefore).toBe(0);
-    expect(d.pixels.fresh.bytes).toBe(0);
+    expect(d.pixels.fresh.busy).toBe(0);
     const before = d.pixels.computed;
     expect(ids(await findings(run))).toEqual(['cua.repeated_action_stable_frame@1', 'augur.no_op_action@1']);
     expect(d.pixels.computed).toBe(before);

@@ -132,17 +132,16 @@ describe('the pixel worker: frames it holds, bytes it is given, its priority', (
     expect(engine.run({ pre: { id: 'a', cached: true }, withImage: false })).toEqual({ missing: ['pre'] });
   });
 
-  it('moves owned bytes to the worker instead of copying them, and copies a pooled slice', async () => {
+  it('moves a buffer that owns its memory to the worker instead of copying it, and copies a slice', async () => {
     const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
     const { createLogger } = await import('../../server/logger.js');
     const pool = new PixelPool(createLogger('silent'));
     try {
       const a = png(frame(64, 40));
       await pool.run({ pre: { id: 'warm', buf: Buffer.from(a) }, withImage: false }); // the worker has answered once
-      const owned = Buffer.allocUnsafeSlow(a.length + 100);
+      const owned = Buffer.allocUnsafeSlow(a.length);
       a.copy(owned);
-      const view = owned.subarray(0, a.length);
-      const out = await pool.run({ pre: { id: 'moved', buf: view, owned: true }, withImage: false });
+      const out = await pool.run({ pre: { id: 'moved', buf: owned }, withImage: false });
       expect(out.pre?.width).toBe(64);
       expect(owned.buffer.byteLength).toBe(0); // detached: it now belongs to the worker
       const shared = Buffer.alloc(a.length + 64);
@@ -177,52 +176,79 @@ describe('the pixel worker: frames it holds, bytes it is given, its priority', (
 });
 
 describe('fresh frames (uploads kept for the pixel work that follows)', () => {
-  it('keeps what was captured under the stored name, once', async () => {
+  it('keeps what was captured under the stored name, lends it once, and frees the slot on release', async () => {
     const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
-    const fresh = new FreshFrames(1000);
-    const c = fresh.capture(100)!;
+    const fresh = new FreshFrames(2, 100);
+    const c = fresh.capture(50)!;
     c.write(Buffer.from('abc'));
     c.write(Buffer.from('def'));
     c.done('shots/1.png', '"e1"');
-    expect(fresh.bytes).toBe(100);
+    expect(fresh.busy).toBe(1);
     expect(fresh.take(frameId('shots/1.png', '"e2"'))).toBeUndefined(); // another version
-    expect(fresh.take(frameId('shots/1.png', '"e1"'))?.toString()).toBe('abcdef');
+    const lent = fresh.take(frameId('shots/1.png', '"e1"'))!;
+    expect(Buffer.from(lent.buf).toString()).toBe('abcdef');
+    expect(lent.buf.buffer).toBeInstanceOf(SharedArrayBuffer); // read in place by the worker
     expect(fresh.take(frameId('shots/1.png', '"e1"'))).toBeUndefined();
-    expect(fresh.bytes).toBe(0);
+    expect(fresh.busy).toBe(1);
+    lent.release();
+    expect(fresh.busy).toBe(0);
   });
 
-  it('holds at most its budget: the oldest waiting frame goes first, captures in progress are never dropped', async () => {
-    const { FreshFrames, frameId, FRESH_FRAME_MAX_BYTES } = await import('../../server/services/diagnostics/fresh-frames.js');
-    const fresh = new FreshFrames(300);
+  it('drops the oldest waiting frame for a new upload, never one being captured or lent', async () => {
+    const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
+    const fresh = new FreshFrames(3, 100);
     for (const n of [1, 2]) {
-      const c = fresh.capture(100)!;
+      const c = fresh.capture(10)!;
       c.write(Buffer.from(`frame${n}`));
       c.done(`k${n}`, 'e');
     }
-    const running = fresh.capture(100)!;
-    expect(fresh.bytes).toBe(300);
-    const next = fresh.capture(150)!; // room made by dropping both waiting frames, oldest first
+    const lent = fresh.take(frameId('k2', 'e'))!;
+    const running = fresh.capture(10)!;
+    expect(fresh.busy).toBe(3);
+    const next = fresh.capture(10)!; // takes the slot of k1, the only waiting frame
     expect(next).toBeDefined();
     expect(fresh.take(frameId('k1', 'e'))).toBeUndefined();
-    expect(fresh.take(frameId('k2', 'e'))).toBeUndefined();
-    expect(fresh.capture(100)).toBeUndefined(); // 250 held by the two captures in progress
+    expect(fresh.capture(10)).toBeUndefined(); // capturing, capturing, lent: no slot
+    expect(Buffer.from(lent.buf).toString()).toBe('frame2'); // a lent frame is left as it was
     running.drop();
     next.drop();
-    expect(fresh.bytes).toBe(0);
-    // Not worth one: unknown or oversized lengths.
+    lent.release();
+    expect(fresh.busy).toBe(0);
+    // Not worth one: unknown or larger than a slot.
     expect(fresh.capture(Number.NaN)).toBeUndefined();
     expect(fresh.capture(0)).toBeUndefined();
-    expect(new FreshFrames(FRESH_FRAME_MAX_BYTES * 4).capture(FRESH_FRAME_MAX_BYTES + 1)).toBeUndefined();
+    expect(fresh.capture(101)).toBeUndefined();
   });
 
-  it('gives up a capture that receives more than it was sized for', async () => {
+  it('gives up a capture that receives more than a slot holds', async () => {
     const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
-    const fresh = new FreshFrames(1000);
+    const fresh = new FreshFrames(1, 4);
     const c = fresh.capture(4)!;
     c.write(Buffer.from('abc'));
     c.write(Buffer.from('de'));
-    expect(fresh.bytes).toBe(0);
+    expect(fresh.busy).toBe(0);
     c.done('k', 'e');
     expect(fresh.take(frameId('k', 'e'))).toBeUndefined();
+  });
+
+  it('the worker reads a frame from shared memory in place', async () => {
+    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
+    const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
+    const { createLogger } = await import('../../server/logger.js');
+    const pool = new PixelPool(createLogger('silent'));
+    try {
+      const a = png(frame(64, 40));
+      const fresh = new FreshFrames(1, a.length);
+      const c = fresh.capture(a.length)!;
+      c.write(a);
+      c.done('k', 'e');
+      const lent = fresh.take(frameId('k', 'e'))!;
+      await pool.run({ pre: { id: 'warm', buf: Buffer.from(a) }, withImage: false });
+      expect((await pool.run({ pre: { id: 'shared', buf: lent.buf }, withImage: false })).pre).toEqual({ width: 64, height: 40, hash: dHash(frame(64, 40)) });
+      expect(Buffer.from(lent.buf).equals(a)).toBe(true); // still there: shared, not moved
+      lent.release();
+    } finally {
+      await pool.close();
+    }
   });
 });

@@ -1,96 +1,133 @@
 /**
  * Screenshots just uploaded, kept in memory for the pixel work their upload starts, so that work
- * need not read them back from the object store: on S3 that GET cost the store as much CPU as
- * storing the screenshot did, and this process the receiving and a copy. The bytes are copied as
- * they stream by (into one buffer sized from the request's Content-Length; the arriving chunks
- * still die young) and handed to the pixel worker, which then owns them.
+ * need not read them back from the object store: on S3 that GET cost the store about as much CPU
+ * as storing the screenshot did, and this process the receiving and a copy.
  *
- * Bounded by bytes: uploads being captured and frames waiting for their work together hold at most
- * FRESH_BUDGET_BYTES; past that the oldest waiting frame is dropped, and an upload that finds no
- * room is not captured. A dropped or uncaptured frame is read back from the store, as before.
+ * The bytes are copied as they stream by into one of a few fixed slots of shared memory
+ * (SharedArrayBuffer), which the pixel worker reads in place: no buffer is allocated per upload
+ * (a fresh 5 MiB buffer per upload, zeroed by the kernel and left to the collector, cost more than
+ * the read-back it saved) and nothing is copied to the worker. A slot is free again once the
+ * worker is done with it.
+ *
+ * Bounded: FRESH_SLOTS slots of FRESH_SLOT_BYTES each, made when first needed. A larger upload is
+ * not captured; when every slot is busy, the oldest frame still waiting for its work is dropped, and
+ * an upload that finds every slot capturing or lent to the worker is not captured. A dropped or
+ * uncaptured frame is read back from the store, as before.
  */
-export const FRESH_BUDGET_BYTES = 64 * 1024 * 1024;
-/** Larger uploads are never captured (read back if the diagnostics want them). */
-export const FRESH_FRAME_MAX_BYTES = 16 * 1024 * 1024;
+export const FRESH_SLOTS = 6;
+export const FRESH_SLOT_BYTES = 8 * 1024 * 1024;
 
 /** One upload being copied. */
 export interface FrameCapture {
   write(chunk: Buffer): void;
   /** The upload was stored as `key` with this ETag: keep the bytes for its pixel work. */
   done(key: string, etag: string): void;
-  /** The upload failed: release the bytes. */
+  /** The upload failed: free the slot. */
   drop(): void;
 }
 
-interface Kept {
-  buf: Buffer;
-  reserved: number;
+/** A kept frame handed out: its bytes (a view of shared memory) until `release()`. */
+export interface LentFrame {
+  buf: Uint8Array;
+  release(): void;
+}
+
+interface Slot {
+  memory?: SharedArrayBuffer;
+  state: 'free' | 'capturing' | 'kept' | 'lent';
+  id?: string;
+  length: number;
+  /** When it was kept (to drop the oldest first). */
+  keptAt: number;
 }
 
 /** Identifies a stored frame: its object key and ETag (a replaced object has another ETag). */
 export const frameId = (key: string, etag: string) => `${key}|${etag}`;
 
 export class FreshFrames {
-  private used = 0;
-  /** Waiting frames, oldest first (Map keeps insertion order). */
-  private readonly kept = new Map<string, Kept>();
+  private readonly slots: Slot[];
+  private readonly byId = new Map<string, Slot>();
+  private seq = 0;
 
-  constructor(private readonly budget = FRESH_BUDGET_BYTES) {}
-
-  /** Bytes held now (captures in progress and frames waiting). */
-  get bytes(): number {
-    return this.used;
+  constructor(
+    slots = FRESH_SLOTS,
+    private readonly slotBytes = FRESH_SLOT_BYTES,
+  ) {
+    this.slots = Array.from({ length: slots }, () => ({ state: 'free' as const, length: 0, keptAt: 0 }));
   }
 
-  /** A capture for an upload of at most `expected` bytes, or undefined when it is not worth one or finds no room. */
+  /** Slots in use (capturing, kept or lent). */
+  get busy(): number {
+    return this.slots.filter((s) => s.state !== 'free').length;
+  }
+
+  /** A capture for an upload of at most `expected` bytes, or undefined when it is too large or finds no slot. */
   capture(expected: number): FrameCapture | undefined {
-    if (!Number.isSafeInteger(expected) || expected <= 0 || expected > FRESH_FRAME_MAX_BYTES) return undefined;
-    while (this.used + expected > this.budget && this.kept.size) this.evictOldest();
-    if (this.used + expected > this.budget) return undefined;
-    this.used += expected;
-    // Its own memory (never a slice of Node's shared pool), so it can be moved to the worker.
-    let buf: Buffer | undefined = Buffer.allocUnsafeSlow(expected);
-    let size = 0;
-    const release = () => {
-      if (!buf) return;
-      buf = undefined;
-      this.used -= expected;
+    if (!Number.isSafeInteger(expected) || expected <= 0 || expected > this.slotBytes) return undefined;
+    const slot = this.freeSlot();
+    if (!slot) return undefined;
+    slot.state = 'capturing';
+    slot.length = 0;
+    const memory = (slot.memory ??= new SharedArrayBuffer(this.slotBytes));
+    const view = new Uint8Array(memory);
+    let open = true;
+    const free = () => {
+      if (!open) return;
+      open = false;
+      slot.state = 'free';
     };
     return {
       write: (chunk) => {
-        if (!buf) return;
-        if (size + chunk.length > expected) return release();
-        chunk.copy(buf, size);
-        size += chunk.length;
+        if (!open) return;
+        if (slot.length + chunk.length > this.slotBytes) return free();
+        view.set(chunk, slot.length);
+        slot.length += chunk.length;
       },
       done: (key, etag) => {
-        if (!buf) return;
+        if (!open) return;
+        open = false;
         const id = frameId(key, etag);
-        this.remove(id);
-        this.kept.set(id, { buf: buf.subarray(0, size), reserved: expected });
-        buf = undefined; // now accounted for by the kept entry
+        const older = this.byId.get(id);
+        if (older && older.state === 'kept') this.forget(older);
+        slot.state = 'kept';
+        slot.id = id;
+        slot.keptAt = ++this.seq;
+        this.byId.set(id, slot);
       },
-      drop: release,
+      drop: free,
     };
   }
 
-  /** The frame's bytes, which the caller now owns (they are forgotten here); undefined when not kept. */
-  take(id: string): Buffer | undefined {
-    const k = this.kept.get(id);
-    if (!k) return undefined;
-    this.remove(id);
-    return k.buf;
+  /** The kept frame's bytes, lent until released (then the slot is free); undefined when not kept. */
+  take(id: string): LentFrame | undefined {
+    const slot = this.byId.get(id);
+    if (!slot || slot.state !== 'kept') return undefined;
+    this.byId.delete(id);
+    slot.state = 'lent';
+    let lent = true;
+    return {
+      buf: new Uint8Array(slot.memory!, 0, slot.length),
+      release: () => {
+        if (!lent) return;
+        lent = false;
+        slot.state = 'free';
+        slot.id = undefined;
+      },
+    };
   }
 
-  private remove(id: string): void {
-    const k = this.kept.get(id);
-    if (!k) return;
-    this.kept.delete(id);
-    this.used -= k.reserved;
+  private freeSlot(): Slot | undefined {
+    const free = this.slots.find((s) => s.state === 'free' && s.memory) ?? this.slots.find((s) => s.state === 'free');
+    if (free) return free;
+    let oldest: Slot | undefined;
+    for (const s of this.slots) if (s.state === 'kept' && (!oldest || s.keptAt < oldest.keptAt)) oldest = s;
+    if (oldest) this.forget(oldest);
+    return oldest;
   }
 
-  private evictOldest(): void {
-    const first = this.kept.keys().next();
-    if (!first.done) this.remove(first.value);
+  private forget(slot: Slot): void {
+    if (slot.id) this.byId.delete(slot.id);
+    slot.id = undefined;
+    slot.state = 'free';
   }
 }

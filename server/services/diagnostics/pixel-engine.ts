@@ -11,10 +11,8 @@ import { compareImages, decodePng, encodePng, type Image, type PixelDiff } from 
 export interface FrameIn {
   /** Object key and ETag: what the decoded-frame cache is keyed by. */
   id: string;
-  /** The PNG bytes; absent when the object could not be read. */
+  /** The PNG bytes (perhaps a view of shared memory, read in place); absent when the object could not be read. */
   buf?: Uint8Array;
-  /** The bytes' memory is the frame's alone (a view of it, perhaps): it may be moved to the worker. */
-  owned?: boolean;
   /**
    * No bytes sent: this engine decoded the frame before and may still hold its pixels. When it no
    * longer does, the step comes back with the frame named in `missing`, for the caller to send the

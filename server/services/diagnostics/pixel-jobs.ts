@@ -192,6 +192,16 @@ export class PixelJobs {
     this.computed++;
     const rec: PixelRecord = { v: RECORD_VERSION, step };
     if (shots.diff) rec.sdkDiff = shots.diff.etag;
+    // Frames lent from the fresh slots, given back once the work is done with them.
+    const lent: Array<() => void> = [];
+    try {
+      return await this.computeWith(keys, step, shots, rec, lent);
+    } finally {
+      for (const release of lent) release();
+    }
+  }
+
+  private async computeWith(keys: BundleKeys, step: number, shots: StepShots, rec: PixelRecord, lent: Array<() => void>): Promise<PixelRecord> {
     const both = !!shots.pre && !!shots.post;
     // A lone frame whose facts are known needs no work; a pair is always compared.
     const read = async (info: ObjectInfo | undefined): Promise<FrameIn | FrameFacts | undefined> => {
@@ -201,7 +211,7 @@ export class PixelJobs {
       if (known && (!both || known.error)) return known;
       // Decoded before (its facts say so): the worker may still hold its pixels; bytes only if not.
       if (known?.hash) return { id, cached: true };
-      return this.bytesOf(info);
+      return this.bytesOf(info, lent);
     };
     let [pre, post] = await Promise.all([read(shots.pre), read(shots.post)]);
     const isIn = (f: FrameIn | FrameFacts | undefined): f is FrameIn => !!f && 'id' in f;
@@ -212,8 +222,8 @@ export class PixelJobs {
         out = await this.pool.run(task);
         if (out.missing) {
           // The worker no longer held those pixels: read their bytes and ask once more.
-          if (out.missing.includes('pre') && shots.pre) pre = await this.bytesOf(shots.pre);
-          if (out.missing.includes('post') && shots.post) post = await this.bytesOf(shots.post);
+          if (out.missing.includes('pre') && shots.pre) pre = await this.bytesOf(shots.pre, lent);
+          if (out.missing.includes('post') && shots.post) post = await this.bytesOf(shots.post, lent);
           task = { withImage: task.withImage, ...(isIn(pre) ? { pre } : {}), ...(isIn(post) ? { post } : {}) };
           out = await this.pool.run(task);
           if (out.missing) throw new Error('pixel worker lost frames it was just sent');
@@ -249,11 +259,14 @@ export class PixelJobs {
   }
 
   /** A frame's bytes: the copy kept from its upload when there is one, else read from the store. */
-  private async bytesOf(info: ObjectInfo): Promise<FrameIn | FrameFacts> {
+  private async bytesOf(info: ObjectInfo, lent: Array<() => void>): Promise<FrameIn | FrameFacts> {
     if (info.size > MAX_PNG_BYTES) return { etag: info.etag, error: 'too large' };
     const id = frameId(info.key, info.etag);
     const fresh = this.fresh.take(id);
-    if (fresh) return { id, buf: fresh, owned: true };
+    if (fresh) {
+      lent.push(fresh.release);
+      return { id, buf: fresh.buf };
+    }
     this.readBack++;
     const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
     return { id, ...(buf ? { buf } : {}) };

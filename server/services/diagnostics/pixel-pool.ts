@@ -140,13 +140,14 @@ export class PixelPool {
   }
 }
 
-/** The frames' buffers that own their memory (a slice of a shared pool is never moved). */
+/** The frames' buffers that own their whole memory, to be moved rather than copied. */
 function transferable(task: StepIn): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const f of [task.pre, task.post]) {
     const b = f?.buf;
+    // Shared memory (a fresh frame's slot) is shared, never moved; a slice of a larger buffer is copied.
     if (!b || !(b.buffer instanceof ArrayBuffer) || out.includes(b.buffer)) continue;
-    if (f.owned || (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength)) out.push(b.buffer);
+    if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) out.push(b.buffer);
   }
   return out;
 }
