@@ -21,6 +21,18 @@ function rawPng(w: number, h: number, idat: Buffer, opts: { interlace?: number }
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/** A pixel pool (its worker thread) for the test's body, closed afterwards. */
+async function withPool(body: (pool: import('../../server/services/diagnostics/pixel-pool.js').PixelPool) => Promise<void>): Promise<void> {
+  const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
+  const { createLogger } = await import('../../server/logger.js');
+  const pool = new PixelPool(createLogger('silent'));
+  try {
+    await body(pool);
+  } finally {
+    await pool.close();
+  }
+}
+
 describe('PNG decoding for diagnostics', () => {
   it('decodes a PNG pngjs wrote, to the same pixels', () => {
     const img = frame(64, 40, { x: 5, y: 5, w: 10, h: 10 });
@@ -92,10 +104,7 @@ describe('pre/post comparison and the perceptual hash', () => {
 
 describe('the pixel worker', () => {
   it('does a step\'s work in a worker thread, keeping the last decoded frames', async () => {
-    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
-    const { createLogger } = await import('../../server/logger.js');
-    const pool = new PixelPool(createLogger('silent'));
-    try {
+    await withPool(async (pool) => {
       const a = png(frame(64, 40));
       const b = png(frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }));
       const out = await pool.run({ pre: { id: 'a', buf: a }, post: { id: 'b', buf: b }, withImage: true });
@@ -108,9 +117,7 @@ describe('the pixel worker', () => {
       const bad = await pool.run({ pre: { id: 'c', buf: Buffer.from('nope') }, post: { id: 'd' }, withImage: true });
       expect(bad).toEqual({ pre: { error: 'not decodable' }, post: { error: 'unreadable' } });
       expect((await pool.run({ pre: { id: 'a', buf: a }, withImage: false })).pre?.hash).toBe(out.pre?.hash);
-    } finally {
-      await pool.close();
-    }
+    });
   });
 });
 
@@ -133,10 +140,7 @@ describe('the pixel worker: frames it holds, bytes it is given, its priority', (
   });
 
   it('moves a buffer that owns its memory to the worker instead of copying it, and copies a slice', async () => {
-    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
-    const { createLogger } = await import('../../server/logger.js');
-    const pool = new PixelPool(createLogger('silent'));
-    try {
+    await withPool(async (pool) => {
       const a = png(frame(64, 40));
       await pool.run({ pre: { id: 'warm', buf: Buffer.from(a) }, withImage: false }); // the worker has answered once
       const owned = Buffer.allocUnsafeSlow(a.length);
@@ -149,29 +153,22 @@ describe('the pixel worker: frames it holds, bytes it is given, its priority', (
       const slice = shared.subarray(64);
       expect((await pool.run({ pre: { id: 'copied', buf: slice }, withImage: false })).pre?.width).toBe(64);
       expect(slice.equals(a)).toBe(true); // still readable here
-    } finally {
-      await pool.close();
-    }
+    });
   });
 
   it.runIf(process.platform === 'linux')('runs its thread at the lowest CPU priority, the event loop at its own', async () => {
     const { readdirSync, readFileSync } = await import('node:fs');
-    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
-    const { createLogger } = await import('../../server/logger.js');
     const niceOf = (task: string) => {
       const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
       return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
     };
     const before = new Set(readdirSync('/proc/self/task'));
-    const pool = new PixelPool(createLogger('silent'));
-    try {
+    await withPool(async (pool) => {
       await pool.run({ pre: { id: 'a', buf: png(frame(8, 8)) }, withImage: false });
       const added = readdirSync('/proc/self/task').filter((t) => !before.has(t));
       expect(added.map(niceOf)).toContain(19);
       expect(niceOf(String(process.pid))).toBe(os.getPriority());
-    } finally {
-      await pool.close();
-    }
+    });
   });
 });
 
@@ -232,11 +229,8 @@ describe('fresh frames (uploads kept for the pixel work that follows)', () => {
   });
 
   it('the worker reads a frame from shared memory in place', async () => {
-    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
     const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
-    const { createLogger } = await import('../../server/logger.js');
-    const pool = new PixelPool(createLogger('silent'));
-    try {
+    await withPool(async (pool) => {
       const a = png(frame(64, 40));
       const fresh = new FreshFrames(1, a.length);
       const c = fresh.capture(a.length)!;
@@ -247,8 +241,6 @@ describe('fresh frames (uploads kept for the pixel work that follows)', () => {
       expect((await pool.run({ pre: { id: 'shared', buf: lent.buf }, withImage: false })).pre).toEqual({ width: 64, height: 40, hash: dHash(frame(64, 40)) });
       expect(Buffer.from(lent.buf).equals(a)).toBe(true); // still there: shared, not moved
       lent.release();
-    } finally {
-      await pool.close();
-    }
+    });
   });
 });
