@@ -154,7 +154,7 @@ export class PngObjectStorage implements StorageEngine {
   }
 }
 
-/** The ETag the object store gave the stored file, when it gave one (S3 does; the file store does not). */
+/** The ETag the object store gave the stored file, when it gave one (both stores do for a streamed upload). */
 export const storedEtag = (file: Express.Multer.File): string | undefined => (file as { etag?: string }).etag;
 
 /** 415 unless the body is multipart/form-data (multer silently skips other bodies). */
