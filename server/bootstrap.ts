@@ -37,7 +37,7 @@ export interface StoreConfigs {
 
 /** The server's configuration put in each port's terms: a production backend where its variable is set, the embedded one otherwise. */
 export function storeConfigs(config: Config): StoreConfigs {
-  const shared = config.redisUrl ? ({ driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix } as const) : ({ driver: 'memory' } as const);
+  const shared = config.redisUrl ? ({ driver: 'redis', url: config.redisUrl, prefix: config.redisPrefix, timeoutMs: config.backendTimeoutMs } as const) : ({ driver: 'memory' } as const);
   return {
     objects: config.s3 ? { driver: 's3', ...config.s3, timeoutMs: config.backendTimeoutMs } : { driver: 'fs', root: path.join(config.dataDir, 'objects') },
     metadata: config.databaseUrl ? { driver: 'postgres', url: config.databaseUrl, timeoutMs: config.backendTimeoutMs } : { driver: 'sqlite', file: path.join(config.dataDir, 'augur.sqlite') },

@@ -146,7 +146,7 @@ export const VARIABLES = [
     name: 'AUGUR_BACKEND_TIMEOUT_MS',
     schema: { type: 'integer', minimum: 200, maximum: 60_000 },
     default: 5_000,
-    doc: 'longest wait for one Postgres or S3 step (connect, pool acquire, statement, one S3 attempt, an idle S3 body); an S3 call with its retries gives up after twice this; see Outages',
+    doc: 'longest wait for one Postgres, S3 or Redis step (connect, pool acquire, statement, one S3 attempt, an idle S3 body, one Redis command sent or queued); an S3 call with its retries gives up after twice this; see Outages',
   },
   {
     name: 'AUGUR_COMMANDS_HOLD_MS',

@@ -6,6 +6,7 @@ import type { ObjectStore } from '../../storage/objects/index.js';
 import { TooLargeError } from '../../storage/objects/index.js';
 import { ApiError } from '../errors.js';
 import type { UploadMemory } from './upload-memory.js';
+import type { FrameCapture } from '../services/diagnostics/fresh-frames.js';
 
 /**
  * Screenshot uploads: multipart parsed by multer, the `image` part streamed straight into the
@@ -46,14 +47,21 @@ export class PngHeadCheck extends Transform {
   private received = 0;
   private checked = false;
 
-  constructor(private readonly memory?: UploadMemory) {
+  constructor(
+    private readonly memory?: UploadMemory,
+    /** Also copies what passes into a capture (the diagnostics' fresh frames). */
+    private readonly capture?: FrameCapture,
+  ) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.received += chunk.length;
     this.memory?.count(chunk.length, this.received);
-    if (this.checked) return cb(null, chunk);
+    if (this.checked) {
+      this.capture?.write(chunk);
+      return cb(null, chunk);
+    }
     this.head.push(chunk);
     this.headLength += chunk.length;
     if (this.headLength < PNG_HEAD_BYTES) return cb();
@@ -62,6 +70,7 @@ export class PngHeadCheck extends Transform {
     const problem = pngHeadProblem(all);
     if (problem) return cb(new ApiError('unsupported_media_type', `Screenshot rejected: ${problem}`));
     this.checked = true;
+    this.capture?.write(all);
     cb(null, all);
   }
 
@@ -82,6 +91,8 @@ export interface PngStorageOptions {
   memory?: UploadMemory;
   /** Uploads in progress (the augur_active_uploads gauge): up when the part starts streaming, down when it is stored or failed. */
   active?: { inc(): void; dec(): void };
+  /** Where this request's bytes are also copied as they pass (kept once stored, dropped on failure), if anywhere. */
+  capture?: (req: Request) => FrameCapture | undefined;
 }
 
 /**
@@ -105,7 +116,8 @@ export class PngObjectStorage implements StorageEngine {
       return cb(err);
     }
     let clientFault = false;
-    const check = new PngHeadCheck(this.opts.memory);
+    const capture = this.opts.capture?.(req);
+    const check = new PngHeadCheck(this.opts.memory, capture);
     // pipe() forwards data, not errors: an aborted request must fail the write.
     file.stream.once('error', (err) => {
       clientFault = true;
@@ -122,10 +134,14 @@ export class PngObjectStorage implements StorageEngine {
     this.opts.objects.put(key, check, { contentType: 'image/png', maxBytes: this.opts.maxBytes }).then(
       (info) => {
         active?.dec();
-        cb(null, { size: info.size, path: key });
+        // Without an ETag the stored frame cannot be named: it is read back when needed.
+        if (info.etag) capture?.done(key, info.etag);
+        else capture?.drop();
+        cb(null, { size: info.size, path: key, ...(info.etag ? { etag: info.etag } : {}) } as Partial<Express.Multer.File>);
       },
       (err: unknown) => {
         active?.dec();
+        capture?.drop();
         if (!clientFault && !(err instanceof TooLargeError) && !(err instanceof ApiError) && err && typeof err === 'object') serverFaults.add(err);
         cb(err);
       },
@@ -137,6 +153,9 @@ export class PngObjectStorage implements StorageEngine {
     cb(null);
   }
 }
+
+/** The ETag the object store gave the stored file, when it gave one (S3 does; the file store does not). */
+export const storedEtag = (file: Express.Multer.File): string | undefined => (file as { etag?: string }).etag;
 
 /** 415 unless the body is multipart/form-data (multer silently skips other bodies). */
 export const requireMultipart: RequestHandler = (req, _res, next) => {

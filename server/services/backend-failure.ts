@@ -30,9 +30,9 @@ const PG_STATES = new Set(['57P01', '57P02', '57P03', '57014', '53300', '25P03']
 /** node-postgres and knex report these as plain Errors with a message only. */
 const PG_MESSAGES =
   /Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Knex: Timeout acquiring a connection|^timeout expired$|operation timed out for an unknown reason/;
-/** ioredis: the connection is down (offline queue off or retries spent) or a command timed out. */
+/** ioredis: the connection is down (offline queue off or retries spent) or a command timed out; ours: a lost connection not waited for (storage/redis/connection.ts). */
 const REDIS_NAMES = new Set(['MaxRetriesPerRequestError']);
-const REDIS_MESSAGES = /^Connection is closed\.?$|Command timed out|Stream isn't writeable|Reached the max retries per request limit/;
+const REDIS_MESSAGES = /^Connection is closed\.?$|Command timed out|Stream isn't writeable|Reached the max retries per request limit|^Redis connection lost/;
 
 /** Marks an error as coming from one store (first tag wins: the innermost store knows best). */
 export function tagBackend(err: unknown, backend: Backend): unknown {

@@ -37,7 +37,8 @@ export function fallbackClientId(req: Request, auth: DsnAuth): string {
 /**
  * Stamps a heartbeat in one presence round trip. Best effort: a presence failure is logged and
  * never fails the ingest call. Resolves to the client id stored, or undefined when it failed;
- * only POST /heartbeat waits for it (its answer names the client id), other ingest calls don't.
+ * only POST /heartbeat waits for it, at most HEARTBEAT_WAIT_MS (its answer names the client id),
+ * other ingest calls don't.
  */
 export function stampHeartbeat(
   ctx: AppContext,
@@ -58,6 +59,22 @@ export function stampHeartbeat(
     ctx.logger.warn({ err, req_id: req.id, tenant_id: auth.tenant.id }, 'heartbeat stamp failed; ingest goes on');
     return undefined;
   });
+}
+
+/**
+ * Longest POST /heartbeat waits for its stamp (less when AUGUR_BACKEND_TIMEOUT_MS is less):
+ * presence is best effort, so a slow or silent Redis costs a heartbeat this much at most, and the
+ * answer is the same either way (an explicit heartbeat stores the client id it names).
+ */
+export const HEARTBEAT_WAIT_MS = 1_000;
+
+/** The stamp's client id if it lands within `ms`, else undefined (the stamp goes on, and its failure is still logged). */
+export function stampWithin(stamp: Promise<string | undefined>, ms: number): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([stamp, late]).finally(() => clearTimeout(timer));
 }
 
 export interface RunWrite {
@@ -87,8 +104,8 @@ export function startRunStamp(ctx: AppContext, req: Request, target: RunWrite, l
 }
 
 /**
- * Runs one run write with its heartbeat stamp started in the same tick (with Redis, both leave in
- * one pipeline on the shared connection), then records the run in the batched index: a call for a
+ * Runs one run write with its heartbeat stamp started in the same tick (with Redis, both are in
+ * flight together on the shared connection), then records the run in the batched index: a call for a
  * run whose manifest has not arrived yet creates the run when the index flushes. The answer waits
  * for the write only: a slow or absent presence never delays an ingest call.
  */

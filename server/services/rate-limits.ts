@@ -76,12 +76,21 @@ export class LeasedLimit {
   }
 
   async take(id: string, now: number): Promise<Verdict> {
-    const window = Math.floor(now / LIMIT_WINDOW_MS);
-    const resetMs = (window + 1) * LIMIT_WINDOW_MS - now;
+    let window = Math.floor(now / LIMIT_WINDOW_MS);
+    let resetMs = (window + 1) * LIMIT_WINDOW_MS - now;
     this.sweep(window, now);
     for (;;) {
       let lease = this.leases.get(id);
-      if (!lease || lease.window !== window) {
+      if (lease && lease.window > window) {
+        // This request waited (a slow lease: Redis timing out) into a later window: it counts
+        // there. Starting its own window's lease again would replace the later one, whose
+        // requests would replace it back, each with a new spend: without end, and at once when
+        // the calls fail fast (the replica's event loop never got out of it).
+        window = lease.window;
+        now = Math.max(now, window * LIMIT_WINDOW_MS);
+        resetMs = (window + 1) * LIMIT_WINDOW_MS - now;
+      }
+      if (!lease || lease.window < window) {
         lease = { window, left: 0, shared: this.points, exhausted: false };
         this.leases.set(id, lease);
       }

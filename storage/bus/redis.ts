@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createRedis } from '../redis/connection.js';
+import { boundsOf, createRedis } from '../redis/connection.js';
 import { RedisDriver } from '../redis/driver.js';
 import type { MessageBus } from './types.js';
 
@@ -17,7 +17,7 @@ export class RedisMessageBus extends RedisDriver implements MessageBus {
 
   async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
     if (!this.subscriber) {
-      this.subscriber = createRedis(this.target.url);
+      this.subscriber = createRedis(this.target.url, boundsOf(this.target));
       this.subscriber.on('message', (ch: string, msg: string) => {
         for (const h of this.handlers.get(ch) ?? []) h(msg);
       });

@@ -79,8 +79,11 @@ export class FsObjectStore implements ObjectStore {
     try {
       const limit = new ByteLimit(meta.maxBytes);
       await pipeline(body, limit, createWriteStream(tmp, { flags: 'wx' }));
+      // Stat before the rename: the inode and mtime (the ETag's inputs) stay the same through it,
+      // while a stat after it could see another writer's replacement.
+      const { etag } = this.info(key, await fsp.stat(tmp));
       await fsp.rename(tmp, file);
-      return { key, size: limit.bytes };
+      return { key, size: limit.bytes, etag };
     } catch (err) {
       await fsp.rm(tmp, { force: true });
       throw err;

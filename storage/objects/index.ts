@@ -11,3 +11,4 @@ export async function createObjectStore(config: ObjectStoreConfig): Promise<Obje
   await store.init();
   return store;
 }
+export { readAll } from './read-all.js';

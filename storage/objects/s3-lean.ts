@@ -18,6 +18,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -186,7 +187,11 @@ export class LeanS3 {
 
   /** PUTs body (one buffer or a list of chunks, sent as they are) to key (the full S3 key, prefix included); resolves with the ETag. */
   async put(key: string, body: Body, contentType: string): Promise<string> {
-    const answer = await this.request('PutObject', 'PUT', key, {}, body, { 'content-type': contentType });
+    const chunks = Buffer.isBuffer(body) ? [body] : body;
+    const extra: Record<string, string> = { 'content-type': contentType };
+    // An unsigned body carries its CRC-32, which S3 checks before it stores the object.
+    if (sendsUnsigned(this.base.protocol, chunks)) extra['x-amz-checksum-crc32'] = crc32Base64(chunks);
+    const answer = await this.request('PutObject', 'PUT', key, {}, body, extra);
     return answer.etag ?? '""';
   }
 
@@ -300,7 +305,7 @@ export class LeanS3 {
       .join('&');
     const chunks = body === undefined ? [] : Buffer.isBuffer(body) ? [body] : body;
     const length = chunks.reduce((n, c) => n + c.length, 0);
-    const headers: Record<string, string> = { host: t.host, ...extra, 'x-amz-content-sha256': payloadHash(t.protocol, chunks) };
+    const headers: Record<string, string> = { host: t.host, ...extra, 'x-amz-content-sha256': payloadHash(t.protocol, chunks, op === 'PutObject') };
     if (body !== undefined) headers['content-length'] = String(length);
     // The whole call, retries included, ends by this time: a retry starts only if its backoff
     // leaves time, and the running attempt is aborted when the deadline comes.
@@ -427,14 +432,46 @@ export type Body = Buffer | readonly Buffer[];
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
 /**
- * What x-amz-content-sha256 says. Over TLS, UNSIGNED-PAYLOAD (as minio-go does): TLS already keeps
- * the body from being altered on the way, and hashing costs ~3 ms of CPU per MB here, the largest
- * per-byte cost of a screenshot upload. Over plain HTTP the signature is the only protection the
- * body has, so it is hashed and signed.
+ * A whole-object PUT body from this size up is sent UNSIGNED-PAYLOAD with its CRC-32
+ * (`x-amz-checksum-crc32`) over plain HTTP too. SHA-256 costs ~1.4–3 ms of CPU per MB here, the
+ * largest per-byte cost of a screenshot upload after the socket copies; zlib's CRC-32 costs a few
+ * hundredths of that, and S3 (and MinIO, LocalStack) refuse a body whose CRC does not match, so a
+ * screenshot corrupted on the way is still never stored. What a CRC does not give is what the
+ * signed hash gives on an untrusted network: proof against a body altered on purpose. Plain-HTTP
+ * S3 is a private network's (compose, in-cluster MinIO); over the internet use TLS, where every
+ * body goes unsigned anyway (as minio-go and the AWS SDKs send it). Smaller bodies (step
+ * documents, manifests, event lines) stay hashed and signed over plain HTTP: hashing them costs
+ * microseconds.
  */
-export function payloadHash(protocol: 'http:' | 'https:', chunks: readonly Buffer[]): string {
+export const UNSIGNED_PUT_BYTES = 64 * 1024;
+
+const lengthOf = (chunks: readonly Buffer[]) => chunks.reduce((n, c) => n + c.length, 0);
+
+/** Whether a whole-object PUT of these chunks goes UNSIGNED-PAYLOAD (and so carries its CRC-32). */
+export function sendsUnsigned(protocol: 'http:' | 'https:', chunks: readonly Buffer[]): boolean {
+  return chunks.length > 0 && (protocol === 'https:' || lengthOf(chunks) >= UNSIGNED_PUT_BYTES);
+}
+
+/**
+ * What x-amz-content-sha256 says. Over TLS, UNSIGNED-PAYLOAD (as minio-go does): TLS already keeps
+ * the body from being altered on the way. Over plain HTTP the body is hashed and signed, except a
+ * whole-object PUT of UNSIGNED_PUT_BYTES or more (`wholeObject`), which carries its CRC-32 instead.
+ * A multipart part is always hashed over plain HTTP: a part may carry a checksum only when the
+ * upload was created with one, and the parts of >6 MiB uploads are rare enough not to matter.
+ */
+export function payloadHash(protocol: 'http:' | 'https:', chunks: readonly Buffer[], wholeObject = false): string {
   if (chunks.length === 0) return EMPTY_SHA256;
-  return protocol === 'https:' ? 'UNSIGNED-PAYLOAD' : sha256Hex(chunks);
+  if (protocol === 'https:' || (wholeObject && sendsUnsigned(protocol, chunks))) return 'UNSIGNED-PAYLOAD';
+  return sha256Hex(chunks);
+}
+
+/** The chunks' CRC-32 as S3's x-amz-checksum-crc32 wants it: the 4 big-endian bytes, base64. */
+export function crc32Base64(chunks: readonly Buffer[]): string {
+  let crc = 0;
+  for (const c of chunks) crc = crc32(c, crc);
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(crc >>> 0);
+  return b.toString('base64');
 }
 
 function sha256Hex(chunks: readonly Buffer[]): string {

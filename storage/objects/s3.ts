@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { S3ServiceException } from '@aws-sdk/client-s3';
+import { readAll } from './read-all.js';
 import { LeanS3 } from './s3-lean.js';
 import { assertSafeKey, TooLargeError, type ObjectInfo, type ObjectStore, type ObjectStoreConfig, type PutMeta, type PutResult } from './types.js';
 
@@ -132,7 +132,7 @@ export class S3ObjectStore implements ObjectStore {
   async getBuffer(key: string): Promise<Buffer | undefined> {
     // Read here at once, so the body may idle no longer than one step.
     const obj = await this.get(key, this.opts.timeoutMs ?? 5_000);
-    return obj ? buffer(obj.body) : undefined;
+    return obj ? readAll(obj.body) : undefined;
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

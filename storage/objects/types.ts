@@ -42,7 +42,7 @@ export interface ObjectInfo {
 export interface PutResult {
   key: string;
   size: number;
-  /** S3's ETag for the new object (the file store does not stat what it just wrote). */
+  /** The new object's ETag, as head() will report it (the file store names it for streamed bodies only: small documents are written without a stat). */
   etag?: string;
 }
 

@@ -15,7 +15,7 @@ export abstract class RedisDriver<Cmds = object> {
   private readonly releaseConnection: () => void;
 
   constructor(protected readonly target: RedisTarget, scripts: Scripts = {}) {
-    const { redis, release } = acquireRedis(target.url);
+    const { redis, release } = acquireRedis(target);
     for (const [name, s] of Object.entries(scripts)) redis.defineCommand(name, { numberOfKeys: s.keys, lua: s.lua });
     this.redis = redis as Redis & Cmds;
     this.prefix = target.prefix;

@@ -167,6 +167,8 @@ describe.each(PROFILES)('diagnostics on %s backends', (profile) => {
     const run = 'run_incremental';
     const a = framePng(120, 80);
     const b = framePng(120, 80, { x: 30, y: 20, w: 40, h: 30 });
+    await diagnosticsFor(s.ctx).pixels.idle();
+    const readBefore = diagnosticsFor(s.ctx).pixels.readBack;
     for (const i of [0, 1]) {
       await ingest('PUT', `/runs/${run}/steps/${i}`, { ...fixtureJson('steps/0000.json'), step_index: i });
       await shot(run, i, 'pre', a);
@@ -174,6 +176,10 @@ describe.each(PROFILES)('diagnostics on %s backends', (profile) => {
     }
     const d = diagnosticsFor(s.ctx);
     await d.pixels.idle();
+    // Each frame was kept from its upload and a step's pre was still held decoded for its post:
+    // nothing was read back from the store.
+    expect(d.pixels.readBack - readBefore).toBe(0);
+    expect(d.pixels.fresh.busy).toBe(0);
     const before = d.pixels.computed;
     expect(ids(await findings(run))).toEqual(['cua.repeated_action_stable_frame@1', 'augur.no_op_action@1']);
     expect(d.pixels.computed).toBe(before);

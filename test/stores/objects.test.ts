@@ -2,12 +2,13 @@ import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inject } from 'vitest';
 import { createObjectStore, TooLargeError, type ObjectStore } from '../../storage/objects/index.js';
 import { S3ObjectStore, STREAM_PART_BYTES } from '../../storage/objects/s3.js';
-import { LeanS3, objectTarget, payloadHash } from '../../storage/objects/s3-lean.js';
+import { crc32Base64, LeanS3, objectTarget, payloadHash, UNSIGNED_PUT_BYTES } from '../../storage/objects/s3-lean.js';
 import { createBucket, rid, S3_CREDENTIALS } from '../helpers/backends.js';
 import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
 import os from 'node:os';
@@ -63,6 +64,16 @@ describe.each(drivers)('object store contract: %s', (driver) => {
     expect(await store.head(key)).toBeUndefined();
     expect(await store.get(key)).toBeUndefined();
     await store.delete(key); // deleting twice is fine
+  });
+
+  it('names the ETag of a streamed body as head() then reports it', async () => {
+    const key = `a/${rid()}/shot.png`;
+    const put = await store.put(key, Readable.from([Buffer.alloc(70_000, 1), Buffer.alloc(10, 2)]), { contentType: 'image/png' });
+    expect(put.etag).toMatch(/^".+"$/);
+    expect((await store.head(key))?.etag).toBe(put.etag);
+    const again = await store.put(key, Readable.from([Buffer.alloc(70_000, 3)]), { contentType: 'image/png' });
+    expect(again.etag).not.toBe(put.etag);
+    expect((await store.head(key))?.etag).toBe(again.etag);
   });
 
   /** `size` bytes in 64 KiB chunks, each chunk's bytes from its offset, so a misplaced chunk shows. */
@@ -194,7 +205,12 @@ function verifySigV4(method: string, rawPath: string, headers: http.IncomingHttp
   if (!m) return `bad authorization header ${headers.authorization}`;
   const [, , date, region, signed, signature] = m as unknown as [string, string, string, string, string, string];
   const payloadHash = String(headers['x-amz-content-sha256']);
-  if (payloadHash !== createHash('sha256').update(body).digest('hex')) return 'x-amz-content-sha256 does not match the body';
+  if (payloadHash === 'UNSIGNED-PAYLOAD') {
+    // An unsigned body must carry its CRC-32, and it must match (S3 refuses the object otherwise).
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    if (headers['x-amz-checksum-crc32'] !== crc.toString('base64')) return 'unsigned body without a matching x-amz-checksum-crc32';
+  } else if (payloadHash !== createHash('sha256').update(body).digest('hex')) return 'x-amz-content-sha256 does not match the body';
   const strict = (s: string) => Array.from(Buffer.from(s, 'utf8'), (b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
   const [sentPath, sentQuery = ''] = rawPath.split('?') as [string, string?];
   const canonicalUri = sentPath.split('/').map((seg) => strict(decodeURIComponent(seg))).join('/');
@@ -276,6 +292,26 @@ describe('lean S3 PUT on the wire', () => {
     expect(h['content-length']).toBe(String(lean[0]!.body.length));
     expect(h.authorization).toContain('/eu-west-3/s3/aws4_request');
     expect(h['x-amz-checksum-crc32']).toBeUndefined();
+  });
+
+  it('sends a screenshot-sized body UNSIGNED-PAYLOAD with its CRC-32, the CRC header signed', async () => {
+    const big = Buffer.alloc(UNSIGNED_PUT_BYTES, 7);
+    big[100] = 1;
+    await store.put('shots/0001_pre.png', big, { contentType: 'image/png' });
+    await store.put('shots/0002_pre.png', Readable.from([big.subarray(0, 1000), big.subarray(1000)]), { contentType: 'image/png' });
+    expect(seen).toHaveLength(2);
+    for (const r of seen) {
+      expect(r.headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+      expect(r.headers.authorization).toMatch(/SignedHeaders=[^,]*x-amz-checksum-crc32/);
+      expect(r.body.equals(big)).toBe(true);
+      expect(r.verdict).toBeUndefined();
+    }
+    // One byte less: hashed and signed as before.
+    seen = [];
+    await store.put('shots/0003_pre.png', big.subarray(1), { contentType: 'image/png' });
+    expect(seen[0]!.headers['x-amz-content-sha256']).toBe(createHash('sha256').update(big.subarray(1)).digest('hex'));
+    expect(seen[0]!.headers['x-amz-checksum-crc32']).toBeUndefined();
+    expect(seen[0]!.verdict).toBeUndefined();
   });
 
   it('signs its listings, pages through them and decodes XML-escaped keys', async () => {
@@ -508,5 +544,15 @@ describe('S3 payload hash', () => {
     const empty = createHash('sha256').digest('hex');
     expect(payloadHash('https:', [])).toBe(empty);
     expect(payloadHash('http:', [])).toBe(empty);
+  });
+
+  it('leaves a whole-object PUT from UNSIGNED_PUT_BYTES unsigned over plain HTTP, never a part', () => {
+    const big = [Buffer.alloc(UNSIGNED_PUT_BYTES - 1), Buffer.alloc(1)];
+    expect(payloadHash('http:', big, true)).toBe('UNSIGNED-PAYLOAD');
+    expect(payloadHash('http:', big)).toBe(createHash('sha256').update(Buffer.concat(big)).digest('hex'));
+    expect(payloadHash('http:', [Buffer.alloc(UNSIGNED_PUT_BYTES - 1)], true)).toBe(createHash('sha256').update(Buffer.alloc(UNSIGNED_PUT_BYTES - 1)).digest('hex'));
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat(big)));
+    expect(crc32Base64(big)).toBe(crc.toString('base64'));
   });
 });

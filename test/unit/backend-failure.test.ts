@@ -1,6 +1,7 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { classifyBackendError, describeFailure, tagBackend, tagStore } from '../../server/services/backend-failure.js';
+import { CONNECTION_LOST } from '../../storage/redis/connection.js';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
 const s3 = (status: number, name = `Http${status}`) =>
@@ -20,6 +21,7 @@ describe('classifyBackendError', () => {
     ['knex acquire timeout', Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }), 'metadata'],
     ['ioredis closed', new Error('Connection is closed.'), 'presence'],
     ['ioredis command timeout', new Error('Command timed out'), 'presence'],
+    ['redis connection lost, not waited for', new Error(CONNECTION_LOST), 'presence'],
     ['ioredis retries spent', Object.assign(new Error('Reached the max retries per request limit (which is 20).'), { name: 'MaxRetriesPerRequestError' }), 'presence'],
     ['S3 503 after retries', s3(503, 'SlowDown'), 'objects'],
     ['S3 500', s3(500, 'InternalError'), 'objects'],

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +19,18 @@ function rawPng(w: number, h: number, idat: Buffer, opts: { interlace?: number }
   ihdr[9] = 6;
   ihdr[12] = opts.interlace ?? 0;
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** A pixel pool (its worker thread) for the test's body, closed afterwards. */
+async function withPool(body: (pool: import('../../server/services/diagnostics/pixel-pool.js').PixelPool) => Promise<void>): Promise<void> {
+  const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
+  const { createLogger } = await import('../../server/logger.js');
+  const pool = new PixelPool(createLogger('silent'));
+  try {
+    await body(pool);
+  } finally {
+    await pool.close();
+  }
 }
 
 describe('PNG decoding for diagnostics', () => {
@@ -91,10 +104,7 @@ describe('pre/post comparison and the perceptual hash', () => {
 
 describe('the pixel worker', () => {
   it('does a step\'s work in a worker thread, keeping the last decoded frames', async () => {
-    const { PixelPool } = await import('../../server/services/diagnostics/pixel-pool.js');
-    const { createLogger } = await import('../../server/logger.js');
-    const pool = new PixelPool(createLogger('silent'));
-    try {
+    await withPool(async (pool) => {
       const a = png(frame(64, 40));
       const b = png(frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }));
       const out = await pool.run({ pre: { id: 'a', buf: a }, post: { id: 'b', buf: b }, withImage: true });
@@ -107,8 +117,130 @@ describe('the pixel worker', () => {
       const bad = await pool.run({ pre: { id: 'c', buf: Buffer.from('nope') }, post: { id: 'd' }, withImage: true });
       expect(bad).toEqual({ pre: { error: 'not decodable' }, post: { error: 'unreadable' } });
       expect((await pool.run({ pre: { id: 'a', buf: a }, withImage: false })).pre?.hash).toBe(out.pre?.hash);
-    } finally {
-      await pool.close();
+    });
+  });
+});
+
+describe('the pixel worker: frames it holds, bytes it is given, its priority', () => {
+  it('works a step from pixels it decoded before; names a frame it no longer holds as missing', async () => {
+    const { PixelEngine, DECODED_CACHE_BYTES } = await import('../../server/services/diagnostics/pixel-engine.js');
+    const engine = new PixelEngine();
+    const a = png(frame(64, 40));
+    const b = png(frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }));
+    const first = engine.run({ pre: { id: 'a', buf: a }, withImage: false });
+    const pair = engine.run({ pre: { id: 'a', cached: true }, post: { id: 'b', buf: b }, withImage: false });
+    expect(pair.pre).toEqual(first.pre);
+    expect(pair.diff).toEqual(compareImages(frame(64, 40), frame(64, 40, { x: 1, y: 1, w: 10, h: 10 }), false).diff);
+    // Never decoded here: nothing is worked out, the frame is named.
+    expect(engine.run({ pre: { id: 'z', cached: true }, post: { id: 'b', buf: b }, withImage: false })).toEqual({ missing: ['pre'] });
+    // Pushed out of the cache by larger frames: missing again.
+    const big = png(frame(2048, 2048));
+    for (let i = 0; i < Math.ceil(DECODED_CACHE_BYTES / (2048 * 2048 * 4)) + 1; i++) engine.run({ pre: { id: `big${i}`, buf: big }, withImage: false });
+    expect(engine.run({ pre: { id: 'a', cached: true }, withImage: false })).toEqual({ missing: ['pre'] });
+  });
+
+  it('moves a buffer that owns its memory to the worker instead of copying it, and copies a slice', async () => {
+    await withPool(async (pool) => {
+      const a = png(frame(64, 40));
+      await pool.run({ pre: { id: 'warm', buf: Buffer.from(a) }, withImage: false }); // the worker has answered once
+      const owned = Buffer.allocUnsafeSlow(a.length);
+      a.copy(owned);
+      const out = await pool.run({ pre: { id: 'moved', buf: owned }, withImage: false });
+      expect(out.pre?.width).toBe(64);
+      expect(owned.buffer.byteLength).toBe(0); // detached: it now belongs to the worker
+      const shared = Buffer.alloc(a.length + 64);
+      a.copy(shared, 64);
+      const slice = shared.subarray(64);
+      expect((await pool.run({ pre: { id: 'copied', buf: slice }, withImage: false })).pre?.width).toBe(64);
+      expect(slice.equals(a)).toBe(true); // still readable here
+    });
+  });
+
+  it.runIf(process.platform === 'linux')('runs its thread at the lowest CPU priority, the event loop at its own', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const niceOf = (task: string) => {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const before = new Set(readdirSync('/proc/self/task'));
+    await withPool(async (pool) => {
+      await pool.run({ pre: { id: 'a', buf: png(frame(8, 8)) }, withImage: false });
+      const added = readdirSync('/proc/self/task').filter((t) => !before.has(t));
+      expect(added.map(niceOf)).toContain(19);
+      expect(niceOf(String(process.pid))).toBe(os.getPriority());
+    });
+  });
+});
+
+describe('fresh frames (uploads kept for the pixel work that follows)', () => {
+  it('keeps what was captured under the stored name, lends it once, and frees the slot on release', async () => {
+    const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
+    const fresh = new FreshFrames(2, 100);
+    const c = fresh.capture(50)!;
+    c.write(Buffer.from('abc'));
+    c.write(Buffer.from('def'));
+    c.done('shots/1.png', '"e1"');
+    expect(fresh.busy).toBe(1);
+    expect(fresh.take(frameId('shots/1.png', '"e2"'))).toBeUndefined(); // another version
+    const lent = fresh.take(frameId('shots/1.png', '"e1"'))!;
+    expect(Buffer.from(lent.buf).toString()).toBe('abcdef');
+    expect(lent.buf.buffer).toBeInstanceOf(SharedArrayBuffer); // read in place by the worker
+    expect(fresh.take(frameId('shots/1.png', '"e1"'))).toBeUndefined();
+    expect(fresh.busy).toBe(1);
+    lent.release();
+    expect(fresh.busy).toBe(0);
+  });
+
+  it('drops the oldest waiting frame for a new upload, never one being captured or lent', async () => {
+    const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
+    const fresh = new FreshFrames(3, 100);
+    for (const n of [1, 2]) {
+      const c = fresh.capture(10)!;
+      c.write(Buffer.from(`frame${n}`));
+      c.done(`k${n}`, 'e');
     }
+    const lent = fresh.take(frameId('k2', 'e'))!;
+    const running = fresh.capture(10)!;
+    expect(fresh.busy).toBe(3);
+    const next = fresh.capture(10)!; // takes the slot of k1, the only waiting frame
+    expect(next).toBeDefined();
+    expect(fresh.take(frameId('k1', 'e'))).toBeUndefined();
+    expect(fresh.capture(10)).toBeUndefined(); // capturing, capturing, lent: no slot
+    expect(Buffer.from(lent.buf).toString()).toBe('frame2'); // a lent frame is left as it was
+    running.drop();
+    next.drop();
+    lent.release();
+    expect(fresh.busy).toBe(0);
+    // Not worth one: unknown or larger than a slot.
+    expect(fresh.capture(Number.NaN)).toBeUndefined();
+    expect(fresh.capture(0)).toBeUndefined();
+    expect(fresh.capture(101)).toBeUndefined();
+  });
+
+  it('gives up a capture that receives more than a slot holds', async () => {
+    const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
+    const fresh = new FreshFrames(1, 4);
+    const c = fresh.capture(4)!;
+    c.write(Buffer.from('abc'));
+    c.write(Buffer.from('de'));
+    expect(fresh.busy).toBe(0);
+    c.done('k', 'e');
+    expect(fresh.take(frameId('k', 'e'))).toBeUndefined();
+  });
+
+  it('the worker reads a frame from shared memory in place', async () => {
+    const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
+    await withPool(async (pool) => {
+      const a = png(frame(64, 40));
+      const fresh = new FreshFrames(1, a.length);
+      const c = fresh.capture(a.length)!;
+      c.write(a);
+      c.done('k', 'e');
+      const lent = fresh.take(frameId('k', 'e'))!;
+      await pool.run({ pre: { id: 'warm', buf: Buffer.from(a) }, withImage: false });
+      expect((await pool.run({ pre: { id: 'shared', buf: lent.buf }, withImage: false })).pre).toEqual({ width: 64, height: 40, hash: dHash(frame(64, 40)) });
+      expect(Buffer.from(lent.buf).equals(a)).toBe(true); // still there: shared, not moved
+      lent.release();
+    });
   });
 });

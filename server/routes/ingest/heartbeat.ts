@@ -1,5 +1,5 @@
 import { route } from '../../http/route.js';
-import { dsnCaller, present, stampHeartbeat } from '../../services/ingest.js';
+import { dsnCaller, HEARTBEAT_WAIT_MS, present, stampHeartbeat, stampWithin } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
 
 export interface HeartbeatBody {
@@ -34,7 +34,8 @@ export function heartbeatFields(b: HeartbeatBody, dsnId: string): { fields: Reco
 
 /**
  * POST /heartbeat: the client's fields into presence (60 s TTL), and this client id becomes the one
- * the key's other ingest calls count for. Best effort like every stamp: a presence hiccup is logged.
+ * the key's other ingest calls count for. Best effort like every stamp: a presence hiccup is logged,
+ * and the answer waits for the stamp at most HEARTBEAT_WAIT_MS.
  */
 export const heartbeatRoutes = [
   route({
@@ -46,7 +47,8 @@ export const heartbeatRoutes = [
       const auth = dsnCaller(req);
       const b = req.body as HeartbeatBody;
       const { fields, fieldsIfAbsent } = heartbeatFields(b, auth.dsn.id);
-      const clientId = await stampHeartbeat(ctx, req, auth, b.client_id, true, fields, fieldsIfAbsent);
+      const stamp = stampHeartbeat(ctx, req, auth, b.client_id, true, fields, fieldsIfAbsent);
+      const clientId = await stampWithin(stamp, Math.min(HEARTBEAT_WAIT_MS, ctx.config.backendTimeoutMs));
       if (present(b.run_id)) {
         const now = ctx.now();
         // Only a run that exists gets its last heartbeat: naming a run does not create it.

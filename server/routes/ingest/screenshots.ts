@@ -1,7 +1,7 @@
 import { bumpRun } from '../../services/run-versions.js';
 import type { Request } from 'express';
 import { ApiError } from '../../errors.js';
-import { pngUpload, requireMultipart } from '../../http/upload.js';
+import { pngUpload, requireMultipart, storedEtag } from '../../http/upload.js';
 import { route, RUN_ID } from '../../http/route.js';
 import type { ScreenshotKind } from '../../services/bundle.js';
 import { relative, runTarget, startRunStamp, type RunWrite } from '../../services/ingest.js';
@@ -10,6 +10,7 @@ import { diagnosticsFor } from '../../services/diagnostics/findings.js';
 
 const stepOf = (req: Request): number => Number(req.params.step_index);
 const kindOf = (req: Request): ScreenshotKind => req.params.kind as ScreenshotKind;
+const PIXEL_KINDS = new Set<ScreenshotKind>(['pre', 'post']);
 
 /** The request's run, worked out once (its heartbeat stamp starts then, and nothing waits for it). */
 const uploads = new WeakMap<Request, { target: RunWrite }>();
@@ -48,6 +49,8 @@ export const screenshotRoutes = [
         memory: ctx.uploadMemory,
         active: ctx.metrics.activeUploads,
         key: (req) => uploadOf(req).target.keys.screenshot(stepOf(req), kindOf(req)),
+        // Pre and post frames are what the pixel work decodes right after: kept for it in memory.
+        capture: (req) => (PIXEL_KINDS.has(kindOf(req)) ? diagnosticsFor(ctx).pixels.fresh.capture(Number(req.get('content-length'))) : undefined),
       }),
     ],
     handler: async (req, res, ctx) => {
@@ -60,7 +63,12 @@ export const screenshotRoutes = [
       }
       bumpRun(ctx, target.keys.prefix);
       ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now() });
-      if (kindOf(req) !== 'target') diagnosticsFor(ctx).screenshotStored(target.keys, stepOf(req));
+      const kind = kindOf(req);
+      if (kind !== 'target') {
+        const etag = storedEtag(file);
+        const stored = etag ? { kind, info: { key: file.path, size: file.size, etag, lastModified: new Date(ctx.now()) } } : undefined;
+        diagnosticsFor(ctx).screenshotStored(target.keys, stepOf(req), stored);
+      }
       // The storage engine reports the key it wrote as the file's path.
       sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, file.path), bytes: file.size });
     },

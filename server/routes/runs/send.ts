@@ -1,5 +1,5 @@
-import { buffer } from 'node:stream/consumers';
 import type { Request, Response } from 'express';
+import { readAll } from '../../../storage/objects/index.js';
 import type { AppContext } from '../../context.js';
 import { ApiError } from '../../errors.js';
 import { streamBody } from '../../http/stream-body.js';
@@ -66,7 +66,7 @@ export async function sendEvents(ctx: AppContext, res: Response, key: string): P
     await streamBody(res, file.body);
     return;
   }
-  const buf = file ? await buffer(file.body) : await ctx.stores.objects.getBuffer(key);
+  const buf = file ? await readAll(file.body) : await ctx.stores.objects.getBuffer(key);
   if (buf === undefined) throw notFound();
   const body = sortEventLines(buf);
   res.status(200).setHeader('Content-Type', contentType);

@@ -2,16 +2,16 @@ import { LRUCache } from 'lru-cache';
 import { latestSideEffects } from '../sdk-records.js';
 import { bumpRun, runVersion, versionsExact } from '../run-versions.js';
 import type { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import type { AppContext } from '../../context.js';
 import type { RunRow } from '../../../storage/metadata/index.js';
 import type { ObjectInfo } from '../../../storage/objects/index.js';
+import { readAll } from '../../../storage/objects/index.js';
 import { Appender } from '../appends.js';
 import { type BundleKeys, MAX_STEP_INDEX, parseNnnn } from '../bundle.js';
 import { mapLimit } from '../map-limit.js';
 import type { MergedStep, MergedTrace } from '../trace-view.js';
 import { DocSummaries } from './doc-summaries.js';
-import { PixelJobs, type PixelRecord, type StepShots } from './pixel-jobs.js';
+import { PixelJobs, type PixelRecord, type ShotKind, type StepShots } from './pixel-jobs.js';
 import { type ModelioSummary, runAugurRules, STALL_MS, type SideEffectSummary, summarizeModelio, summarizeSideEffect } from './rules-augur.js';
 import { cuaEventSteps, runCuaRules } from './rules-cua.js';
 import { type Finding, isObject, type Severity, severityRank, sortFindings, type StepDoc } from './types.js';
@@ -71,9 +71,9 @@ export class Diagnostics {
   private readonly memo = new LRUCache<string, { stamp: string; validUntil: number; doc: FindingsDocument }>({ max: 256 });
 
   /** The ingest hook: a screenshot was stored. Never throws, never waits. */
-  screenshotStored(keys: BundleKeys, step: number): void {
+  screenshotStored(keys: BundleKeys, step: number, stored?: { kind: ShotKind; info: ObjectInfo }): void {
     try {
-      this.pixels.screenshotStored(keys, step);
+      this.pixels.screenshotStored(keys, step, stored);
     } catch (err) {
       this.ctx.logger.debug({ err }, 'could not queue screenshot diagnostics');
     }
@@ -104,7 +104,7 @@ export class Diagnostics {
     const file = await this.ctx.appends.open(key);
     const body = file?.body ?? (await this.ctx.stores.objects.get(key))?.body;
     if (!body) return [];
-    const text = (await buffer(body as Readable)).toString('utf8');
+    const text = (await readAll(body as Readable)).toString('utf8');
     const out: Array<Record<string, unknown>> = [];
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;

@@ -11,8 +11,14 @@ import { compareImages, decodePng, encodePng, type Image, type PixelDiff } from 
 export interface FrameIn {
   /** Object key and ETag: what the decoded-frame cache is keyed by. */
   id: string;
-  /** The PNG bytes; absent when the object could not be read. */
+  /** The PNG bytes (perhaps a view of shared memory, read in place); absent when the object could not be read. */
   buf?: Uint8Array;
+  /**
+   * No bytes sent: this engine decoded the frame before and may still hold its pixels. When it no
+   * longer does, the step comes back with the frame named in `missing`, for the caller to send the
+   * bytes (a step's pre is decoded when it arrives and again needed when its post does).
+   */
+  cached?: boolean;
 }
 
 export interface FrameOut {
@@ -35,6 +41,8 @@ export interface StepOut {
   diff?: PixelDiff;
   /** The diff picture as PNG bytes. */
   diffPng?: Uint8Array;
+  /** Frames sent `cached` whose pixels were no longer held: nothing was worked out; send their bytes. */
+  missing?: Array<'pre' | 'post'>;
 }
 
 /** Bytes of decoded RGBA kept (a 1280×800 frame is 4 MiB). */
@@ -47,7 +55,11 @@ export class PixelEngine {
 
   private frame(f: FrameIn | undefined, twin?: { buf: Buffer; out: FrameOut; image?: Image }): { out?: FrameOut; image?: Image; buf?: Buffer } {
     if (!f) return {};
-    if (!f.buf) return { out: { error: 'unreadable' } };
+    if (!f.buf) {
+      const image = f.cached ? this.decoded.get(f.id) : undefined;
+      if (!image) return { out: { error: 'unreadable' } };
+      return { out: { width: image.width, height: image.height, hash: dHash(image) }, image };
+    }
     const buf = asBuffer(f.buf);
     if (twin && buf.equals(twin.buf)) return { out: twin.out, ...(twin.image ? { image: twin.image } : {}), buf };
     const image = this.decoded.get(f.id) ?? decodePng(buf);
@@ -57,6 +69,8 @@ export class PixelEngine {
   }
 
   run(task: StepIn): StepOut {
+    const missing = (['pre', 'post'] as const).filter((k) => task[k]?.cached && !task[k]!.buf && !this.decoded.has(task[k]!.id));
+    if (missing.length) return { missing };
     const out: StepOut = {};
     const pre = this.frame(task.pre);
     if (pre.out) out.pre = pre.out;

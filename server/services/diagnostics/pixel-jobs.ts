@@ -4,6 +4,7 @@ import type { ObjectInfo, ObjectStore } from '../../../storage/objects/index.js'
 import { type BundleKeys, nnnn } from '../bundle.js';
 import type { FrameIn, FrameOut, StepIn, StepOut } from './pixel-engine.js';
 import { ClosedError, PixelPool } from './pixel-pool.js';
+import { frameId, FreshFrames } from './fresh-frames.js';
 import { MAX_PNG_BYTES, type PixelDiff } from './pixels.js';
 import { isObject } from './types.js';
 
@@ -55,6 +56,10 @@ export interface StepShots {
   diff?: ObjectInfo;
 }
 
+/** The screenshots of a step that its pixel record depends on. */
+export type ShotKind = keyof StepShots;
+const SHOT_KINDS: readonly ShotKind[] = ['pre', 'post', 'diff'];
+
 const recordName = (step: number) => `pixels/${nnnn(step)}.json`;
 
 /** A record is current while it was computed from exactly the screenshots now stored. */
@@ -78,14 +83,19 @@ export class PixelJobs {
   /** Frame facts by object key and ETag (the decoded pixels are kept by the worker's engine). */
   private readonly facts = new LRUCache<string, FrameFacts>({ max: MEMO_ENTRIES });
   private readonly pool: PixelPool;
+  /** Screenshots just uploaded, so their pixel work need not read them back (fresh-frames.ts). */
+  readonly fresh = new FreshFrames();
   private readonly inflight = new Map<string, Promise<PixelRecord | undefined>>();
   private active = 0;
   private readonly waiting: Array<() => void> = [];
   /** Background work per run, chained so a run has one step in work at a time. */
   private readonly runChains = new Map<string, Promise<void>>();
-  private readonly pending = new Set<string>();
+  /** Steps waiting for their background work, with what their uploads already told of their screenshots. */
+  private readonly pending = new Map<string, Partial<StepShots>>();
   /** Steps computed (not found stored or in memory) since start: for tests and the benchmark. */
   computed = 0;
+  /** Frames read back from the object store for their pixel work (not kept from their upload, nor held decoded). */
+  readBack = 0;
 
   constructor(
     private readonly objects: ObjectStore,
@@ -96,16 +106,27 @@ export class PixelJobs {
     this.pool = new PixelPool(logger);
   }
 
-  /** After a screenshot upload: work out the step's record in the background. Never throws, never waits. */
-  screenshotStored(keys: BundleKeys, step: number): void {
+  /**
+   * After a screenshot upload: work out the step's record in the background. Never throws, never
+   * waits. `stored` is what the upload itself stored (kind and object, with its ETag), which then
+   * needs no HEAD; a later upload of the same step before the work starts joins it.
+   */
+  screenshotStored(keys: BundleKeys, step: number, stored?: { kind: ShotKind; info: ObjectInfo }): void {
     const id = `${keys.prefix}${step}`;
-    if (this.pending.has(id) || this.pending.size >= MAX_PENDING) return;
-    this.pending.add(id);
+    const waiting = this.pending.get(id);
+    if (waiting) {
+      if (stored) waiting[stored.kind] = stored.info;
+      return;
+    }
+    if (this.pending.size >= MAX_PENDING) return;
+    const known: Partial<StepShots> = stored ? { [stored.kind]: stored.info } : {};
+    this.pending.set(id, known);
     const prev = this.runChains.get(keys.prefix) ?? Promise.resolve();
     const next = prev
       .then(async () => {
         this.pending.delete(id);
-        await this.forStep(keys, step, await this.headShots(keys, step));
+        // Just uploaded, so no stored record can be for these ETags: none is read.
+        await this.forStep(keys, step, await this.headShots(keys, step, known), { fresh: true });
         this.recorded(keys);
       })
       .catch((err: unknown) => this.logger.debug({ err, step }, 'background screenshot diagnostics failed (redone at read)'));
@@ -120,13 +141,14 @@ export class PixelJobs {
     while (this.runChains.size) await Promise.all([...this.runChains.values()]);
   }
 
-  async headShots(keys: BundleKeys, step: number): Promise<StepShots> {
-    const [pre, post, diff] = await Promise.all((['pre', 'post', 'diff'] as const).map((k) => this.objects.head(keys.screenshot(step, k))));
+  /** The step's screenshots: HEADs of those not already `known`. */
+  async headShots(keys: BundleKeys, step: number, known: Partial<StepShots> = {}): Promise<StepShots> {
+    const [pre, post, diff] = await Promise.all(SHOT_KINDS.map((k) => (k in known ? known[k] : this.objects.head(keys.screenshot(step, k)))));
     return { pre, post, diff };
   }
 
   /** The step's record for these screenshots: from memory, from the store, or computed now. */
-  async forStep(keys: BundleKeys, step: number, shots: StepShots): Promise<PixelRecord | undefined> {
+  async forStep(keys: BundleKeys, step: number, shots: StepShots, opts: { fresh?: boolean } = {}): Promise<PixelRecord | undefined> {
     if (!shots.pre && !shots.post) return undefined;
     const memoKey = `${keys.prefix}${step}`;
     const known = this.memo.get(memoKey);
@@ -134,15 +156,15 @@ export class PixelJobs {
     const flightKey = `${memoKey}|${shots.pre?.etag}|${shots.post?.etag}|${shots.diff?.etag}`;
     let p = this.inflight.get(flightKey);
     if (!p) {
-      p = this.load(keys, step, shots).finally(() => this.inflight.delete(flightKey));
+      p = this.load(keys, step, shots, opts.fresh === true).finally(() => this.inflight.delete(flightKey));
       this.inflight.set(flightKey, p);
     }
     return p;
   }
 
-  private async load(keys: BundleKeys, step: number, shots: StepShots): Promise<PixelRecord | undefined> {
+  private async load(keys: BundleKeys, step: number, shots: StepShots, fresh: boolean): Promise<PixelRecord | undefined> {
     const memoKey = `${keys.prefix}${step}`;
-    const stored = parseRecord(await this.objects.getBuffer(keys.derived(recordName(step))).catch(() => undefined));
+    const stored = fresh ? undefined : parseRecord(await this.objects.getBuffer(keys.derived(recordName(step))).catch(() => undefined));
     if (stored && recordMatches(stored, shots)) {
       this.memo.set(memoKey, stored);
       return stored;
@@ -170,23 +192,42 @@ export class PixelJobs {
     this.computed++;
     const rec: PixelRecord = { v: RECORD_VERSION, step };
     if (shots.diff) rec.sdkDiff = shots.diff.etag;
+    // Frames lent from the fresh slots, given back once the work is done with them.
+    const lent: Array<() => void> = [];
+    try {
+      return await this.computeWith(keys, step, shots, rec, lent);
+    } finally {
+      for (const release of lent) release();
+    }
+  }
+
+  private async computeWith(keys: BundleKeys, step: number, shots: StepShots, rec: PixelRecord, lent: Array<() => void>): Promise<PixelRecord> {
     const both = !!shots.pre && !!shots.post;
     // A lone frame whose facts are known needs no work; a pair is always compared.
     const read = async (info: ObjectInfo | undefined): Promise<FrameIn | FrameFacts | undefined> => {
       if (!info) return undefined;
-      const known = this.facts.get(`${info.key}|${info.etag}`);
+      const id = frameId(info.key, info.etag);
+      const known = this.facts.get(id);
       if (known && (!both || known.error)) return known;
-      if (info.size > MAX_PNG_BYTES) return { etag: info.etag, error: 'too large' };
-      const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
-      return { id: `${info.key}|${info.etag}`, ...(buf ? { buf } : {}) };
+      // Decoded before (its facts say so): the worker may still hold its pixels; bytes only if not.
+      if (known?.hash) return { id, cached: true };
+      return this.bytesOf(info, lent);
     };
-    const [pre, post] = await Promise.all([read(shots.pre), read(shots.post)]);
+    let [pre, post] = await Promise.all([read(shots.pre), read(shots.post)]);
     const isIn = (f: FrameIn | FrameFacts | undefined): f is FrameIn => !!f && 'id' in f;
     let out: StepOut = {};
     if (isIn(pre) || isIn(post)) {
-      const task: StepIn = { withImage: !shots.diff, ...(isIn(pre) ? { pre } : {}), ...(isIn(post) ? { post } : {}) };
+      let task: StepIn = { withImage: !shots.diff, ...(isIn(pre) ? { pre } : {}), ...(isIn(post) ? { post } : {}) };
       try {
         out = await this.pool.run(task);
+        if (out.missing) {
+          // The worker no longer held those pixels: read their bytes and ask once more.
+          if (out.missing.includes('pre') && shots.pre) pre = await this.bytesOf(shots.pre, lent);
+          if (out.missing.includes('post') && shots.post) post = await this.bytesOf(shots.post, lent);
+          task = { withImage: task.withImage, ...(isIn(pre) ? { pre } : {}), ...(isIn(post) ? { post } : {}) };
+          out = await this.pool.run(task);
+          if (out.missing) throw new Error('pixel worker lost frames it was just sent');
+        }
       } catch (err) {
         // Shutting down: nothing was learnt about these frames, so nothing is recorded.
         if (err instanceof ClosedError) throw err;
@@ -215,6 +256,20 @@ export class PixelJobs {
       }
     }
     return rec;
+  }
+
+  /** A frame's bytes: the copy kept from its upload when there is one, else read from the store. */
+  private async bytesOf(info: ObjectInfo, lent: Array<() => void>): Promise<FrameIn | FrameFacts> {
+    if (info.size > MAX_PNG_BYTES) return { etag: info.etag, error: 'too large' };
+    const id = frameId(info.key, info.etag);
+    const fresh = this.fresh.take(id);
+    if (fresh) {
+      lent.push(fresh.release);
+      return { id, buf: fresh.buf };
+    }
+    this.readBack++;
+    const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
+    return { id, ...(buf ? { buf } : {}) };
   }
 
   async close(): Promise<void> {

@@ -119,7 +119,10 @@ export class PixelPool {
       // Referenced while it has work, so a process waiting on it does not exit under it.
       if (!this.pending.size) w.ref();
       this.pending.set(id, { task, resolve, reject, timer });
-      w.postMessage({ id, task });
+      // Once a worker has answered, the PNG bytes are moved to it, not copied (the caller is done
+      // with them). Before that they are copied: a worker that cannot start hands its tasks back
+      // to run in process, which needs the bytes.
+      w.postMessage({ id, task }, this.worked ? transferable(task) : []);
     });
   }
 
@@ -135,4 +138,16 @@ export class PixelPool {
     }
     if (w) await w.terminate();
   }
+}
+
+/** The frames' buffers that own their whole memory, to be moved rather than copied. */
+function transferable(task: StepIn): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const f of [task.pre, task.post]) {
+    const b = f?.buf;
+    // Shared memory (a fresh frame's slot) is shared, never moved; a slice of a larger buffer is copied.
+    if (!b || !(b.buffer instanceof ArrayBuffer) || out.includes(b.buffer)) continue;
+    if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) out.push(b.buffer);
+  }
+  return out;
 }
