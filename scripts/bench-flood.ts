@@ -6,7 +6,9 @@
  * victim tenant sends SDK-shaped step PUTs (the recorded SDK run's step 0, a new step each time) at
  * a modest open-loop rate; its latency is measured alone, then while a flooding tenant hammers
  * `POST /runs/{id}/events` over many connections as fast as the server answers. Printed: the
- * victim's p50/p99 in both phases and their ratio, and the flood's answers by status (429 expected).
+ * victim's p50/p99 in both phases and their ratio, the server's event-loop delay in each phase (its
+ * own metrics: how long the server was unable to run anything), and the flood's answers by status
+ * (429 expected).
  * Environment: AUGUR_BENCH_SECONDS (per phase, default 5), AUGUR_BENCH_VICTIM_RPS (default 20),
  * AUGUR_BENCH_FLOOD_CONNECTIONS (default 64).
  */
@@ -26,6 +28,7 @@ const SECONDS = Number(process.env.AUGUR_BENCH_SECONDS ?? 5);
 const VICTIM_RPS = Number(process.env.AUGUR_BENCH_VICTIM_RPS ?? 20);
 const FLOOD_CONNECTIONS = Number(process.env.AUGUR_BENCH_FLOOD_CONNECTIONS ?? 64);
 const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
+const METRICS_TOKEN = 'bench-flood-metrics-token';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => {
@@ -45,8 +48,9 @@ async function main(): Promise<void> {
     AUGUR_ADMIN_EMAIL: 'bench@example.com',
     AUGUR_ADMIN_PASSWORD: 'bench-password',
     AUGUR_SCRYPT_LOG_N: '10',
+    AUGUR_METRICS_TOKEN: METRICS_TOKEN,
   };
-  for (const k of ['AUGUR_RATE_LIMIT_PER_KEY', 'AUGUR_RATE_LIMIT_PER_TENANT', 'AUGUR_MAX_IN_FLIGHT', 'AUGUR_MAX_EVENT_LOOP_LAG_MS']) {
+  for (const k of ['AUGUR_RATE_LIMIT_PER_KEY', 'AUGUR_RATE_LIMIT_PER_TENANT', 'AUGUR_TENANT_MAX_IN_FLIGHT', 'AUGUR_TENANT_MAX_QUEUED', 'AUGUR_MAX_IN_FLIGHT', 'AUGUR_MAX_EVENT_LOOP_LAG_MS']) {
     if (process.env[k]) env[k] = process.env[k]!;
   }
   const config = loadConfig(env);
@@ -67,7 +71,7 @@ async function main(): Promise<void> {
       if (i > 300) throw new Error('server did not come up');
       await sleep(100);
     }
-    console.log(`limits: per key ${config.rateLimitPerKey}/s, per tenant ${config.rateLimitPerTenant}/s (0 = off); ${SECONDS} s per phase; victim ${VICTIM_RPS} step PUT/s; flood ${FLOOD_CONNECTIONS} connections`);
+    console.log(`limits: per key ${config.rateLimitPerKey}/s, per tenant ${config.rateLimitPerTenant}/s, tenant slots ${config.tenantMaxInFlight} + ${config.tenantMaxQueued} queued (0 = off); ${SECONDS} s per phase; victim ${VICTIM_RPS} step PUT/s; flood ${FLOOD_CONNECTIONS} connections`);
 
     const sdkStep = JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/sdk-0.1.14/bundle/steps/0000.json'), 'utf8')) as Record<string, unknown>;
     const victimPool = new Pool(url, { connections: 8 });
@@ -100,8 +104,22 @@ async function main(): Promise<void> {
       return { p50: pct(done.map((d) => d.ms), 50), p99: pct(done.map((d) => d.ms), 99), n: done.length, bad };
     };
 
+    /**
+     * The server's event-loop delay since the last scrape, beyond the 10 ms sampling tick (prom-client
+     * resets its histogram at each scrape): p99 and max in ms. It counts every stall the server's
+     * requests could have met, the process being descheduled included; a victim p99 well above it
+     * was spent outside the server (the three processes sharing this machine's cores).
+     */
+    const loopDelay = async (): Promise<{ p99: number; max: number }> => {
+      const text = await (await fetch(`${url}/api/v1/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+      const gauge = (name: string) => Math.max(0, Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000 - 10);
+      return { p99: gauge('nodejs_eventloop_lag_p99_seconds'), max: gauge('nodejs_eventloop_lag_max_seconds') };
+    };
+
     await victim(1); // warm-up
+    await loopDelay();
     const alone = await victim(SECONDS);
+    const aloneLoop = await loopDelay();
 
     // The flood runs in its own process so its event loop does not delay the victim's measurements.
     const flood = spawn(process.execPath, ['--input-type=module', '-e', FLOOD_SOURCE], {
@@ -114,7 +132,9 @@ async function main(): Promise<void> {
     await sleep(1000); // the flood reaches its pace before the victim is measured again
     flood.stdin!.write('mark\n');
     const floodStart = performance.now();
+    await loopDelay();
     const flooded = await victim(SECONDS);
+    const floodLoop = await loopDelay();
     const floodSeconds = (performance.now() - floodStart) / 1000;
     flood.stdin!.end('stop\n');
     await new Promise((r) => flood.once('exit', r));
@@ -128,6 +148,7 @@ async function main(): Promise<void> {
     console.log(`victim alone:      p50 ${f(alone.p50)} ms  p99 ${f(alone.p99)} ms  (${alone.n} PUTs, ${alone.bad} not 200)`);
     console.log(`victim with flood: p50 ${f(flooded.p50)} ms  p99 ${f(flooded.p99)} ms  (${flooded.n} PUTs, ${flooded.bad} not 200)`);
     console.log(`p99 ratio (flood / alone): ${(flooded.p99 / alone.p99).toFixed(2)}   p50 ratio: ${(flooded.p50 / alone.p50).toFixed(2)}`);
+    console.log(`server event-loop delay p99 / max: alone ${f(aloneLoop.p99)} / ${f(aloneLoop.max)} ms, with flood ${f(floodLoop.p99)} / ${f(floodLoop.max)} ms`);
     console.log(`flood: ${Math.round(floodTotal / floodSeconds)} req/s answered; by status: ${during.map(([c, n]) => `${c}: ${n} (${Math.round(n / floodSeconds)}/s)`).join(', ')}`);
   } finally {
     child?.kill('SIGTERM');

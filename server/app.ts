@@ -2,8 +2,9 @@ import express, { type Express, type Request, type RequestHandler, type Response
 import cookieParser from 'cookie-parser';
 import type { AppContext } from './context.js';
 import { ApiError } from './errors.js';
-import { authenticateDsn, authenticateMetrics, authenticateReader, checkCsrf } from './http/auth.js';
+import { authenticateMetrics, authenticateReader, checkCsrf } from './http/auth.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
+import { admitIngest } from './http/ingest-admission.js';
 import { hasBody, isJson, readJsonBody } from './http/json-body.js';
 import { requestStart } from './http/request-id.js';
 import { requestRecorder } from './http/request-metrics.js';
@@ -14,7 +15,6 @@ import type { RouteDef } from './http/route.js';
 import './http/types.js';
 import { docsRouter } from './routes/docs.js';
 import { ROUTES } from './routes/index.js';
-import { REFUSAL_PAUSE_MS } from './services/rate-limits.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -53,9 +53,10 @@ export function createApp(ctx: AppContext, routes: RouteDef[] = ROUTES, opts: Ap
 }
 
 /**
- * One Express handler per route running load shedding → auth → ingest rate limits → path
- * parameters → CSRF and impersonation rules → guard → body → route middleware → handler. One handler rather than a chain of middleware:
- * every router hop costs CPU on the ingest hot path.
+ * One Express handler per route running load shedding → auth → ingest rate limits and the
+ * tenant's slot → path parameters → CSRF and impersonation rules → guard → body → route
+ * middleware → handler. One handler rather than a chain of middleware: every router hop costs
+ * CPU on the ingest hot path.
  */
 function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
   const write = def.method !== 'get';
@@ -69,21 +70,8 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
     // Load shedding first: the cheapest refusal, before auth can touch a store.
     const release = shed ? ctx.overload.admit(res, loadClass, !def.longPoll) : undefined;
     if (def.auth === 'dsn') {
-      const auth = await authenticateDsn(req, ctx);
-      req.auth = auth;
-      // After auth (the key and tenant are known), before the body is read: a refused upload costs nothing.
-      if (ctx.ingestLimits.enabled) {
-        let headers: Record<string, string> | undefined;
-        try {
-          headers = await ctx.ingestLimits.check(auth.dsn.id, auth.tenant.id, ctx.now());
-        } catch (err) {
-          // Held back (see REFUSAL_PAUSE_MS), out of the in-flight count: it waits, it does not work.
-          release?.();
-          await ctx.commands.idle(REFUSAL_PAUSE_MS);
-          throw err;
-        }
-        if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-      }
+      // Auth, rate limits and the tenant's slot; false: the client left while it waited.
+      if (!(await admitIngest(def, req, res, ctx, release))) return;
     } else if (def.auth === 'metrics') authenticateMetrics(req, ctx);
     else {
       // Ingest never reads cookies: parse them only where a session can matter.

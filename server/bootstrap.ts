@@ -24,6 +24,7 @@ import { createRateLimiter, type RateLimiterConfig } from '../storage/rate-limit
 import { createMessageBus, type MessageBusConfig } from '../storage/bus/index.js';
 import { IngestLimits } from './services/rate-limits.js';
 import { OverloadGuard } from './services/overload.js';
+import { TenantSlots } from './services/tenant-slots.js';
 
 export interface StoreConfigs {
   objects: ObjectStoreConfig;
@@ -84,7 +85,8 @@ export async function closeStores(stores: Stores): Promise<void> {
 export async function createContext(config: Config, logger: Logger, openedStores: Stores, now: () => number = Date.now, gc?: Gc): Promise<AppContext> {
   // One registry per context (several apps share a test process). Held polls are read at scrape time.
   let commands: CommandHub | undefined;
-  const metrics = new Metrics({ heldPolls: () => commands?.heldPolls ?? 0 });
+  const tenantSlots = new TenantSlots({ maxInFlight: config.tenantMaxInFlight, maxQueued: config.tenantMaxQueued });
+  const metrics = new Metrics({ heldPolls: () => commands?.heldPolls ?? 0, queuedIngest: () => tenantSlots.queued });
   // Every store call is timed at this boundary, whatever its driver: one generic wrapper per port.
   const stores = instrumentStores(openedStores, metrics, callerFault);
   const dsnCache = new DsnCache(stores.metadata, stores.bus, logger, now, undefined, { hit: metrics.dsnHit, miss: metrics.dsnMiss });
@@ -112,6 +114,7 @@ export async function createContext(config: Config, logger: Logger, openedStores
     lifecycle: { draining: false },
     ingestLimits: new IngestLimits(stores.rateLimiter, { perKey: config.rateLimitPerKey, perTenant: config.rateLimitPerTenant }, logger),
     overload: new OverloadGuard({ maxInFlight: config.maxInFlight, maxLagMs: config.maxEventLoopLagMs }, metrics),
+    tenantSlots,
     now,
   };
 }

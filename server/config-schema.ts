@@ -196,13 +196,13 @@ export const VARIABLES = [
     name: 'AUGUR_RATE_LIMIT_PER_KEY',
     schema: { type: 'integer', minimum: 0, maximum: 1_000_000 },
     default: 50,
-    doc: 'ingest requests per second one DSN key may sustain, with bursts of twice that, shared by every replica (0 disables; see Backpressure)',
+    doc: 'ingest requests per second one DSN key may sustain (a token bucket refilled at this rate), with bursts of twice that; all replicas together too (0 disables; see Backpressure)',
   },
   {
     name: 'AUGUR_RATE_LIMIT_PER_TENANT',
     schema: { type: 'integer', minimum: 0, maximum: 1_000_000 },
     default: 150,
-    doc: 'ingest requests per second all of a tenant\'s DSN keys together may sustain, with bursts of twice that (0 disables; see Backpressure)',
+    doc: 'ingest requests per second all of a tenant\'s DSN keys together may sustain (a token bucket, as per key), with bursts of twice that (0 disables; see Backpressure)',
   },
   {
     name: 'AUGUR_MAX_IN_FLIGHT',
@@ -215,6 +215,18 @@ export const VARIABLES = [
     schema: { type: 'integer', minimum: 0, maximum: 60_000 },
     default: 500,
     doc: 'event-loop delay (p99 over the last second) past which one replica sheds ingest with 503 `overloaded`; reads past twice this (0 disables; see Backpressure)',
+  },
+  {
+    name: 'AUGUR_TENANT_MAX_IN_FLIGHT',
+    schema: { type: 'integer', minimum: 0, maximum: 10_000 },
+    default: 8,
+    doc: 'ingest requests of one tenant one replica works on at once, from before the body is read to the answer; more wait their turn in that tenant\'s queue, so a flood from one tenant never has more than this many requests on the event loop (0 disables; see Backpressure)',
+  },
+  {
+    name: 'AUGUR_TENANT_MAX_QUEUED',
+    schema: { type: 'integer', minimum: 0, maximum: 100_000 },
+    default: 64,
+    doc: 'ingest requests of one tenant that may wait for one of those slots on one replica; past it, 429 `rate_limited` with `Retry-After: 1` (see Backpressure)',
   },
 ] as const satisfies readonly VariableSpec[];
 

@@ -51,6 +51,10 @@ export interface Config {
   maxInFlight: number;
   /** Event-loop delay (ms) past which ingest is shed (reads past twice that); 0: no bound. */
   maxEventLoopLagMs: number;
+  /** Ingest requests of one tenant one replica works on at once (the rest wait their turn); 0: no cap. */
+  tenantMaxInFlight: number;
+  /** Ingest requests of one tenant that may wait for a slot on one replica; past it, 429. */
+  tenantMaxQueued: number;
 }
 
 export class ConfigError extends Error {
@@ -169,6 +173,8 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerTenant: num('AUGUR_RATE_LIMIT_PER_TENANT'),
     maxInFlight: num('AUGUR_MAX_IN_FLIGHT'),
     maxEventLoopLagMs: num('AUGUR_MAX_EVENT_LOOP_LAG_MS'),
+    tenantMaxInFlight: num('AUGUR_TENANT_MAX_IN_FLIGHT'),
+    tenantMaxQueued: num('AUGUR_TENANT_MAX_QUEUED'),
   };
 }
 

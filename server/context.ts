@@ -17,6 +17,7 @@ import type { CommandHub } from './services/commands.js';
 import type { Metrics } from './services/metrics.js';
 import type { IngestLimits } from './services/rate-limits.js';
 import type { OverloadGuard } from './services/overload.js';
+import type { TenantSlots } from './services/tenant-slots.js';
 
 export interface Stores {
   objects: ObjectStore;
@@ -52,6 +53,8 @@ export interface AppContext {
   ingestLimits: IngestLimits;
   /** This replica's load shedding (in-flight and event-loop bounds). */
   overload: OverloadGuard;
+  /** Fairness between tenants on this replica: each tenant's ingest works in its own few slots. */
+  tenantSlots: TenantSlots;
   /** Injected so tests can move time without sleeping. */
   now: () => number;
 }

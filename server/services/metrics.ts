@@ -93,6 +93,8 @@ export class RouteSeries {
 export interface MetricsSources {
   /** Held command polls right now (CommandHub.heldPolls). */
   heldPolls: () => number;
+  /** Ingest requests waiting for their tenant's slot right now (TenantSlots.queued). */
+  queuedIngest?: () => number;
 }
 
 export class Metrics {
@@ -186,6 +188,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.heldPolls());
+      },
+    });
+    new Gauge({
+      name: 'augur_ingest_queued',
+      help: 'Ingest requests waiting for a slot of their tenant on this replica right now (AUGUR_TENANT_MAX_IN_FLIGHT).',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.queuedIngest?.() ?? 0);
       },
     });
     // Process and Node metrics (CPU, memory, handles, GC, nodejs_eventloop_lag_* among them).

@@ -73,12 +73,21 @@ export class OverloadGuard {
       const lag = this.lag();
       if (lag > maxLagMs * factor) throw this.shed('event_loop_lag', Math.max(1, Math.ceil(lag / 1000)));
     }
-    if (!counted) return noop;
+    return counted ? this.count(res) : noop;
+  }
+
+  /**
+   * Counts an admitted request in flight again, unchecked, until its response closes (one that
+   * waited for its tenant's slot, uncounted, and starts work now). Resolves to the function that
+   * stops counting it early.
+   */
+  count(res: Response): () => void {
     this.inFlight++;
     let held = true;
     const release = () => {
       if (!held) return;
       held = false;
+      res.off('close', release);
       this.inFlight--;
     };
     res.once('close', release);

@@ -1,10 +1,14 @@
 import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RateLimiter } from '../../storage/rate-limiter/index.js';
+import { TokenBuckets } from './token-buckets.js';
 
 /**
- * A limit of R requests per second with bursts of 2R is counted as 2R points per fixed window of
- * 2 s: a client may spend its whole window at once (the burst) and averages R over time.
+ * A limit of R requests per second with bursts of 2R is a token bucket (2R tokens, refilled at R
+ * per second) on each replica, in front of a ceiling of 2R points per fixed window of 2 s shared by
+ * every replica. The bucket spreads what a busy client is admitted evenly in time (one request
+ * every 1/R s once its burst is spent) instead of letting it spend a window's budget at once at the
+ * window's start; the shared window holds all replicas together to R per second.
  */
 export const LIMIT_WINDOW_MS = 2_000;
 /** A replica leases this fraction of a window's budget at a time (at least one point). */
@@ -19,12 +23,14 @@ export const REFUSAL_PAUSE_MS = 500;
 
 export interface Verdict {
   allowed: boolean;
-  /** Points per window of this limit. */
+  /** The burst: tokens of a full bucket, and points per shared window. */
   limit: number;
-  /** Points left in the window, as this replica knows it (see Backpressure in the README). */
+  /** Requests admitted now if asked at once: the bucket's whole tokens, at most what the window has left as this replica knows it. */
   remaining: number;
-  /** Milliseconds until the window ends. */
+  /** Milliseconds until the shared window ends. */
   resetMs: number;
+  /** Refused: milliseconds until a request may be admitted (the window's end when its budget is spent, else the bucket's next token). */
+  retryMs: number;
 }
 
 interface Lease {
@@ -39,18 +45,22 @@ interface Lease {
 }
 
 /**
- * One limit (per DSN key, or per tenant) shared by every replica through the rate limiter port,
- * without a round trip per request: a replica leases a block of points (1/LEASE_FRACTION of the
- * window's budget) and spends it locally until it runs out or the window ends. A block is taken
- * from the shared counter before any of it is spent, so all replicas together never admit more than
- * the window's budget; the price is that up to one partly spent block per replica may sit unused
- * when a client is refused (N replicas refuse at most N blocks early). Once the shared counter is
- * empty the replica refuses locally for the rest of the window, so a flood costs Redis nothing.
+ * One limit (per DSN key, or per tenant): a token bucket per id on this replica (server/services/
+ * token-buckets.ts) in front of a window budget shared by every replica through the rate limiter
+ * port, without a round trip per request: a replica leases a block of points (1/LEASE_FRACTION of
+ * the window's budget) and spends it locally until it runs out or the window ends. A block is taken
+ * from the shared counter before any of it is spent, so all replicas together never admit more
+ * than the window's budget; the price is that up to one partly spent block per replica may sit
+ * unused when a client is refused (N replicas refuse at most N blocks early). Once the shared
+ * counter is empty the replica refuses locally for the rest of the window, so a flood costs Redis
+ * nothing. A request needs a leased point and a token; the bucket is asked second, so a client
+ * whose window is spent is told to wait for the window's end, not for a token.
  */
 export class LeasedLimit {
   readonly points: number;
   readonly block: number;
   private readonly leases = new Map<string, Lease>();
+  private readonly buckets: TokenBuckets;
   private sweptWindow = 0;
   private warnedWindow = -1;
 
@@ -62,12 +72,13 @@ export class LeasedLimit {
   ) {
     this.points = Math.max(1, Math.round((perSecond * LIMIT_WINDOW_MS) / 1000));
     this.block = Math.max(1, Math.floor(this.points / LEASE_FRACTION));
+    this.buckets = new TokenBuckets(this.points, perSecond);
   }
 
   async take(id: string, now: number): Promise<Verdict> {
     let window = Math.floor(now / LIMIT_WINDOW_MS);
     let resetMs = (window + 1) * LIMIT_WINDOW_MS - now;
-    this.sweep(window);
+    this.sweep(window, now);
     for (;;) {
       let lease = this.leases.get(id);
       if (lease && lease.window > window) {
@@ -84,26 +95,43 @@ export class LeasedLimit {
         this.leases.set(id, lease);
       }
       if (lease.left > 0) {
+        const tokens = this.buckets.take(id, now);
+        // No token: paced. The leased point stays for the next request (no shared call is wasted).
+        if (tokens === undefined) return { allowed: false, limit: this.points, remaining: 0, resetMs, retryMs: this.buckets.msToToken(id, now) };
         lease.left--;
-        return { allowed: true, limit: this.points, remaining: lease.shared + lease.left, resetMs };
+        return { allowed: true, limit: this.points, remaining: Math.floor(Math.min(tokens, lease.shared + lease.left)), resetMs, retryMs: 0 };
       }
-      if (lease.exhausted) return { allowed: false, limit: this.points, remaining: 0, resetMs };
+      if (lease.exhausted) return this.spent(id, now, resetMs);
       if (!lease.pending) {
         const l = lease;
         l.pending = this.lease(id, l, now).finally(() => (l.pending = undefined));
         await l.pending;
         // Spend from what was leased; nothing leased (another replica took the rest): refused.
         if (l.left > 0 || l.exhausted) continue;
-        return { allowed: false, limit: this.points, remaining: 0, resetMs };
+        return this.spent(id, now, resetMs);
       }
       await lease.pending;
     }
   }
 
-  /** Returns a point this replica spent in `now`'s window (the request was refused by another limit). */
+  /** Returns what a request took in `now`'s window (it was refused by another limit, or not served). */
   giveBack(id: string, now: number): void {
     const lease = this.leases.get(id);
-    if (lease && lease.window === Math.floor(now / LIMIT_WINDOW_MS)) lease.left++;
+    if (lease && lease.window === Math.floor(now / LIMIT_WINDOW_MS)) {
+      lease.left++;
+      this.buckets.give(id, now);
+    }
+  }
+
+  /**
+   * Refused: the window's budget is spent. The bucket is emptied too: tokens the shared budget
+   * cannot back are not kept, so a client that keeps asking meets the next window paced (its
+   * tokens refill from its last refusal) rather than with a burst it saved up while refused;
+   * one that waits Retry-After out meets it with what it earned while waiting.
+   */
+  private spent(id: string, now: number, resetMs: number): Verdict {
+    this.buckets.empty(id, now);
+    return { allowed: false, limit: this.points, remaining: 0, resetMs, retryMs: resetMs };
   }
 
   private async lease(id: string, lease: Lease, now: number): Promise<void> {
@@ -131,11 +159,12 @@ export class LeasedLimit {
     }
   }
 
-  /** Drops leases of past windows, once per window. */
-  private sweep(window: number): void {
+  /** Drops leases of past windows and buckets that are full again, once per window. */
+  private sweep(window: number, now: number): void {
     if (window <= this.sweptWindow) return;
     this.sweptWindow = window;
     for (const [id, lease] of this.leases) if (lease.window < window && !lease.pending) this.leases.delete(id);
+    this.buckets.sweep(now);
   }
 }
 
@@ -173,6 +202,12 @@ export class IngestLimits {
     const tighter = k && t ? (k.remaining <= t.remaining ? k : t) : (k ?? t);
     return tighter && headersOf(tighter);
   }
+
+  /** Returns the request `check` admitted at `now` to both budgets (it was refused afterwards, before any work). */
+  giveBack(keyId: string, tenantId: string, now: number): void {
+    this.perKey?.giveBack(keyId, now);
+    this.perTenant?.giveBack(tenantId, now);
+  }
 }
 
 function headersOf(v: Verdict): Record<string, string> {
@@ -184,6 +219,6 @@ function headersOf(v: Verdict): Record<string, string> {
 }
 
 function refusal(v: Verdict, whose: string): ApiError {
-  const headers = { ...headersOf(v), 'Retry-After': String(Math.max(1, Math.ceil(v.resetMs / 1000))) };
-  return new ApiError('rate_limited', `Ingest rate limit of ${whose} reached (${v.limit} requests per ${LIMIT_WINDOW_MS / 1000} s); retry after Retry-After seconds`, { headers });
+  const headers = { ...headersOf(v), 'Retry-After': String(Math.max(1, Math.ceil(v.retryMs / 1000))) };
+  return new ApiError('rate_limited', `Ingest rate limit of ${whose} reached (${v.limit / 2} requests per second, bursts of ${v.limit}); retry after Retry-After seconds`, { headers });
 }

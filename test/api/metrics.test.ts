@@ -149,6 +149,7 @@ describe.each(PROFILES)('GET /api/v1/metrics on %s backends', (profile) => {
       'augur_http_shed_total',
       'augur_active_long_polls',
       'augur_active_uploads',
+      'augur_ingest_queued',
       'process_cpu_user_seconds_total',
       'process_resident_memory_bytes',
       'nodejs_eventloop_lag_seconds',

@@ -78,7 +78,43 @@ describe.each(PROFILES)('ingest rate limits on %s backends', (profile) => {
     s.clock.advance(500);
     const back = await beat(s.api, t.key);
     await expectOk(back);
-    expect(limitHeaders(back)).toEqual({ limit: '6', remaining: '5', reset: '2' });
+    // A client that asked again before Retry-After meets the new window paced: its bucket refilled
+    // from its last refusal only (0.5 s × 3/s = 1.5 tokens, one spent here).
+    expect(limitHeaders(back)).toEqual({ limit: '6', remaining: '0', reset: '2' });
+
+    // One that waits Retry-After out has its whole burst back.
+    freshWindow();
+    const patient = await s.tenant();
+    for (let i = 0; i < 6; i++) await expectOk(await beat(s.api, patient.key));
+    const refused = await beat(s.api, patient.key);
+    await expectError(refused, 429, 'rate_limited');
+    s.clock.advance(Number(refused.headers.get('retry-after')) * 1_000);
+    const whole = await beat(s.api, patient.key);
+    await expectOk(whole);
+    expect(limitHeaders(whole)).toEqual({ limit: '6', remaining: '5', reset: '2' });
+  });
+
+  it.skipIf(skip)('paces a key whose burst is spent: a request per 1/R s, Retry-After 1 while the window still has room', async () => {
+    freshWindow();
+    const t = await s.tenant();
+    for (let i = 0; i < 6; i++) await expectOk(await beat(s.api, t.key));
+    // The next window starts in 1.5 s with its 6 points, but the bucket has refilled 1.5 s × 3/s = 4.5 tokens.
+    s.clock.advance(1_500);
+    const remaining: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await beat(s.api, t.key);
+      await expectOk(r);
+      remaining.push(r.headers.get('x-ratelimit-remaining')!);
+    }
+    expect(remaining).toEqual(['3', '2', '1', '0']);
+    const paced = await beat(s.api, t.key);
+    const body = await expectError(paced, 429, 'rate_limited');
+    expect(String(body.detail)).toContain('DSN key');
+    // The next token is 167 ms away (3/s): Retry-After 1, while the window ends in 2 s.
+    expect(paced.headers.get('retry-after')).toBe('1');
+    expect(limitHeaders(paced)).toEqual({ limit: '6', remaining: '0', reset: '2' });
+    s.clock.advance(167);
+    await expectOk(await beat(s.api, t.key));
   });
 
   it.skipIf(skip)('counts a commands long poll once', async () => {
@@ -163,6 +199,59 @@ describe.each(PROFILES)('overload guard on %s backends', (profile) => {
     expect(r.status, await r.text()).toBe(200);
   });
 });
+
+/** Opens a commands poll that the server answers at once (wait=0): a long poll route. */
+const poll = (api: string, key: string) => fetch(`${api}/runs/slots_run/commands?wait=0`, { headers: { authorization: `Bearer ${key}` } });
+
+describe.each(PROFILES)('tenant slots on %s backends', (profile) => {
+  const skip = profile === 'production' && !productionAvailable();
+  let s: TestServer;
+  beforeAll(async () => {
+    // One slot and one place in the queue per tenant; a key limit of 3/s (6 per window) to see what is spent.
+    if (!skip) s = await startTestServer(profile, { AUGUR_TENANT_MAX_IN_FLIGHT: '1', AUGUR_TENANT_MAX_QUEUED: '1', AUGUR_RATE_LIMIT_PER_KEY: '3', AUGUR_RATE_LIMIT_PER_TENANT: '0' });
+  });
+  afterAll(async () => s?.close());
+
+  it.skipIf(skip)('queues a tenant\'s requests past its slots, refuses past its queue with 429, and leaves other tenants, polls and reads alone', async () => {
+    s.clock.t = (Math.floor(s.clock.t / LIMIT_WINDOW_MS) + 1) * LIMIT_WINDOW_MS + 500;
+    const flood = await s.tenant();
+    const other = await s.tenant();
+    const held = heldUpload(s.api, flood.key);
+    // States the server reaches, not durations: the upload holds the tenant's slot...
+    await vi.waitFor(() => expect(s.ctx.tenantSlots.running(flood.id)).toBe(1), { timeout: 10_000, interval: 5 });
+    const queued = beat(s.api, flood.key);
+    // ...the next request waits in its queue, not counted in flight (it waits, it does not work).
+    await vi.waitFor(() => expect(s.ctx.tenantSlots.queued).toBe(1), { timeout: 10_000, interval: 5 });
+    expect(s.ctx.overload.current).toBe(1);
+
+    const refused = await beat(s.api, flood.key);
+    const body = await expectError(refused, 429, 'rate_limited');
+    expect(String(body.detail)).toContain('at once');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.headers.get('x-ratelimit-limit')).toBe('6');
+
+    // Another tenant is served at once; a long poll of the flooding tenant takes no slot; reads and health checks answer.
+    await expectOkStatus(await beat(s.api, other.key));
+    await expectOkStatus(await poll(s.api, flood.key));
+    expect((await fetch(`${s.api}/healthz`)).status).toBe(200);
+    await expectError(await fetch(`${s.api}/runs`), 401, 'not_authenticated');
+
+    held.destroy();
+    const served = await queued;
+    await expectOkStatus(served);
+    // Spent: the upload, the queued request, the poll; the refused one was given back: 2 left after this one.
+    const after = await beat(s.api, flood.key);
+    await expectOkStatus(after);
+    expect(after.headers.get('x-ratelimit-remaining')).toBe('2');
+    await vi.waitFor(() => expect(s.ctx.tenantSlots.running(flood.id)).toBe(0), { timeout: 10_000, interval: 5 });
+    expect(s.ctx.tenantSlots.queued).toBe(0);
+  });
+});
+
+async function expectOkStatus(r: Response): Promise<void> {
+  expect(r.status, await r.clone().text()).toBe(200);
+  await r.arrayBuffer();
+}
 
 /** Two replicas (compiled server processes) on one Redis: a key's limit is theirs together. */
 describe.skipIf(!productionAvailable())('a key limit shared by two server processes', () => {

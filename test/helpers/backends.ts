@@ -79,8 +79,10 @@ export async function createBackends(profile: Profile, extraEnv: Record<string, 
     AUGUR_RATE_LIMIT_PER_KEY: '100000',
     AUGUR_RATE_LIMIT_PER_TENANT: '100000',
     // Some tests fire hundreds of requests at once on purpose (appends across replicas): the
-    // in-flight guard counts them but sheds none unless a test sets a real bound.
+    // in-flight guard counts them but sheds none unless a test sets a real bound, and a tenant's
+    // requests past its slots wait their turn (the slots stay at their default) but none is refused.
     AUGUR_MAX_IN_FLIGHT: '100000',
+    AUGUR_TENANT_MAX_QUEUED: '100000',
   };
   const cleanups: Array<() => Promise<void>> = [async () => rmSync(dataDir, { recursive: true, force: true })];
   if (profile === 'production') {
