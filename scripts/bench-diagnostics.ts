@@ -191,7 +191,7 @@ async function productionAvailable(): Promise<boolean> {
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   const cleanups: Array<() => Promise<unknown>> = [];
-  const base = { PATH: process.env.PATH ?? '', AUGUR_LOG_LEVEL: 'warn', AUGUR_SCRYPT_LOG_N: '10', AUGUR_RATE_LIMIT_PER_KEY: '0', AUGUR_RATE_LIMIT_PER_TENANT: '0', AUGUR_MAX_IN_FLIGHT: '0', AUGUR_MAX_EVENT_LOOP_LAG_MS: '0' };
+  const base = { PATH: process.env.PATH ?? '', AUGUR_LOG_LEVEL: 'warn', AUGUR_SCRYPT_LOG_N: '10', AUGUR_RATE_LIMIT_PER_KEY: '0', AUGUR_RATE_LIMIT_PER_TENANT: '0', AUGUR_TENANT_MAX_IN_FLIGHT: '0', AUGUR_MAX_IN_FLIGHT: '0', AUGUR_MAX_EVENT_LOOP_LAG_MS: '0' };
   try {
     if (!only || only === 'embedded') {
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'augur-bench-diag-'));

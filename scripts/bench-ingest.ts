@@ -248,6 +248,7 @@ async function main(): Promise<void> {
     // Throughput flat out: backpressure (see bench:flood) would only measure itself here.
     AUGUR_RATE_LIMIT_PER_KEY: '0',
     AUGUR_RATE_LIMIT_PER_TENANT: '0',
+    AUGUR_TENANT_MAX_IN_FLIGHT: '0',
     AUGUR_MAX_IN_FLIGHT: '0',
     AUGUR_MAX_EVENT_LOOP_LAG_MS: '0',
   };
@@ -459,7 +460,7 @@ async function main(): Promise<void> {
     const fsDir = mkdtempSync(path.join(base, 'augur-bench-fs-'));
     cleanups.push(async () => rmSync(fsDir, { recursive: true, force: true }));
     const fsType = spawnSync('stat', ['-f', '-c', '%T', fsDir]).stdout?.toString().trim() || 'unknown';
-    const fsEnv: Record<string, string> = { AUGUR_DATA_DIR: fsDir, AUGUR_SCRYPT_LOG_N: '10', AUGUR_ADMIN_EMAIL: 'bench@example.com', AUGUR_ADMIN_PASSWORD: 'bench-password', AUGUR_RATE_LIMIT_PER_KEY: '0', AUGUR_RATE_LIMIT_PER_TENANT: '0', AUGUR_MAX_IN_FLIGHT: '0', AUGUR_MAX_EVENT_LOOP_LAG_MS: '0' };
+    const fsEnv: Record<string, string> = { AUGUR_DATA_DIR: fsDir, AUGUR_SCRYPT_LOG_N: '10', AUGUR_ADMIN_EMAIL: 'bench@example.com', AUGUR_ADMIN_PASSWORD: 'bench-password', AUGUR_RATE_LIMIT_PER_KEY: '0', AUGUR_RATE_LIMIT_PER_TENANT: '0', AUGUR_TENANT_MAX_IN_FLIGHT: '0', AUGUR_MAX_IN_FLIGHT: '0', AUGUR_MAX_EVENT_LOOP_LAG_MS: '0' };
     const fsKey = await mintKey(fsEnv);
     const fsServer = await startServer(fsEnv);
     // The minimal handler, and the same handler plus the file store's atomic write of the body (a

@@ -25,8 +25,9 @@ export async function admitIngest(def: RouteDef, req: Request, res: Response, ct
     }
     if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   }
-  // A held long poll waits rather than works: it takes no slot (it was counted by the limits).
-  if (def.longPoll || !ctx.tenantSlots.enabled) return true;
+  // A held long poll waits rather than works, and so does a streamed upload, mostly: neither takes
+  // a slot (both were counted by the limits).
+  if (def.longPoll || def.upload || !ctx.tenantSlots.enabled) return true;
   let slot: ReturnType<AppContext['tenantSlots']['acquire']>;
   try {
     slot = ctx.tenantSlots.acquire(auth.tenant.id, res);

@@ -33,6 +33,13 @@ export interface RouteDef {
   neverShed?: boolean;
   /** A long poll: shed like any request when it arrives, but not counted in flight while it is held (it waits, it does not work). */
   longPoll?: boolean;
+  /**
+   * A streamed upload takes no tenant slot (tenant-slots.ts): it spends its time waiting for the
+   * client's link, not working, and a tenant's slow uploads would otherwise hold every slot while
+   * its step and event posts queued behind them. Uploads stay bounded by the rate limits and the
+   * replica's in-flight bound.
+   */
+  upload?: boolean;
   /** Registered only when this says so (a route the configuration switches off answers 404 like an unknown path). */
   enabled?: (ctx: AppContext) => boolean;
   handler: (req: Request, res: Response, ctx: AppContext) => unknown;

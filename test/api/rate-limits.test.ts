@@ -248,6 +248,39 @@ describe.each(PROFILES)('tenant slots on %s backends', (profile) => {
   });
 });
 
+describe.each(PROFILES)('a screenshot upload takes no tenant slot (%s backends)', (profile) => {
+  const skip = profile === 'production' && !productionAvailable();
+  let s: TestServer;
+  beforeAll(async () => {
+    if (!skip) s = await startTestServer(profile, { AUGUR_TENANT_MAX_IN_FLIGHT: '1', AUGUR_TENANT_MAX_QUEUED: '1', AUGUR_RATE_LIMIT_PER_KEY: '0', AUGUR_RATE_LIMIT_PER_TENANT: '0' });
+  });
+  afterAll(async () => s?.close());
+
+  it.skipIf(skip)('a slow upload leaves its tenant\'s one slot to its step and event posts', async () => {
+    const t = await s.tenant();
+    const u = new URL(`${s.api}/runs/slow_link/screenshots/0/pre`);
+    const boundary = 'slowlinkboundary';
+    const upload = http.request({
+      host: u.hostname,
+      port: u.port,
+      path: u.pathname,
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.key}`, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': '100000' },
+    });
+    upload.on('error', () => undefined);
+    upload.write(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`);
+    // The upload is in flight (the overload guard counts it) and holds no slot of its tenant...
+    await vi.waitFor(() => expect(s.ctx.overload.current).toBe(1), { timeout: 10_000, interval: 5 });
+    expect(s.ctx.tenantSlots.running(t.id)).toBe(0);
+    // ...so the tenant's next requests take the one slot in turn, none queued behind the upload.
+    await expectOkStatus(await beat(s.api, t.key));
+    await expectOkStatus(await beat(s.api, t.key));
+    expect(s.ctx.tenantSlots.queued).toBe(0);
+    upload.destroy();
+    await vi.waitFor(() => expect(s.ctx.overload.current).toBe(0), { timeout: 10_000, interval: 5 });
+  });
+});
+
 async function expectOkStatus(r: Response): Promise<void> {
   expect(r.status, await r.clone().text()).toBe(200);
   await r.arrayBuffer();

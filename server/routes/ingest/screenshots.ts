@@ -29,6 +29,7 @@ export const screenshotRoutes = [
     method: 'post',
     path: '/runs/:run_id/screenshots/:step_index/:kind',
     auth: 'dsn',
+    upload: true,
     params: {
       run_id: RUN_ID,
       step_index: 'params.schema.json#/$defs/step_index',
