@@ -191,7 +191,7 @@ describe('fresh frames (uploads kept for the pixel work that follows)', () => {
     expect(fresh.busy).toBe(0);
   });
 
-  it('drops the oldest waiting frame for a new upload, never one being captured or lent', async () => {
+  it('keeps the frames waiting when every slot is busy: a new upload is not captured', async () => {
     const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
     const fresh = new FreshFrames(3, 100);
     for (const n of [1, 2]) {
@@ -202,15 +202,12 @@ describe('fresh frames (uploads kept for the pixel work that follows)', () => {
     const lent = fresh.take(frameId('k2', 'e'))!;
     const running = fresh.capture(10)!;
     expect(fresh.busy).toBe(3);
-    const next = fresh.capture(10)!; // takes the slot of k1, the only waiting frame
-    expect(next).toBeDefined();
-    expect(fresh.take(frameId('k1', 'e'))).toBeUndefined();
-    expect(fresh.capture(10)).toBeUndefined(); // capturing, capturing, lent: no slot
+    expect(fresh.capture(10)).toBeUndefined(); // waiting, lent, capturing: no slot, and k1 is kept
+    expect(Buffer.from(fresh.take(frameId('k1', 'e'))!.buf).toString()).toBe('frame1');
     expect(Buffer.from(lent.buf).toString()).toBe('frame2'); // a lent frame is left as it was
     running.drop();
-    next.drop();
     lent.release();
-    expect(fresh.busy).toBe(0);
+    expect(fresh.busy).toBe(1); // k1, lent above and not released
     // Not worth one: unknown or larger than a slot.
     expect(fresh.capture(Number.NaN)).toBeUndefined();
     expect(fresh.capture(0)).toBeUndefined();

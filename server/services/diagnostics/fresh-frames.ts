@@ -10,8 +10,9 @@
  * worker is done with it.
  *
  * Bounded: FRESH_SLOTS slots of FRESH_SLOT_BYTES each, made when first needed. A larger upload is
- * not captured; when every slot is busy, the oldest frame still waiting for its work is dropped, and
- * an upload that finds every slot capturing or lent to the worker is not captured. A dropped or
+ * not captured, and neither is one that finds every slot busy: the frames waiting are kept, since
+ * the pixel work takes steps in the order they came and the oldest waiting frame is the next it
+ * needs (dropping it for a newer one would trade a frame about to be used for one used last). An
  * uncaptured frame is read back from the store, as before.
  */
 export const FRESH_SLOTS = 6;
@@ -37,8 +38,6 @@ interface Slot {
   state: 'free' | 'capturing' | 'kept' | 'lent';
   id?: string;
   length: number;
-  /** When it was kept (to drop the oldest first). */
-  keptAt: number;
 }
 
 /** Identifies a stored frame: its object key and ETag (a replaced object has another ETag). */
@@ -47,13 +46,12 @@ export const frameId = (key: string, etag: string) => `${key}|${etag}`;
 export class FreshFrames {
   private readonly slots: Slot[];
   private readonly byId = new Map<string, Slot>();
-  private seq = 0;
 
   constructor(
     slots = FRESH_SLOTS,
     private readonly slotBytes = FRESH_SLOT_BYTES,
   ) {
-    this.slots = Array.from({ length: slots }, () => ({ state: 'free' as const, length: 0, keptAt: 0 }));
+    this.slots = Array.from({ length: slots }, () => ({ state: 'free' as const, length: 0 }));
   }
 
   /** Slots in use (capturing, kept or lent). */
@@ -91,7 +89,6 @@ export class FreshFrames {
         if (older && older.state === 'kept') this.forget(older);
         slot.state = 'kept';
         slot.id = id;
-        slot.keptAt = ++this.seq;
         this.byId.set(id, slot);
       },
       drop: free,
@@ -116,13 +113,9 @@ export class FreshFrames {
     };
   }
 
+  /** A free slot, one already made first (its pages are resident); undefined when none is free. */
   private freeSlot(): Slot | undefined {
-    const free = this.slots.find((s) => s.state === 'free' && s.memory) ?? this.slots.find((s) => s.state === 'free');
-    if (free) return free;
-    let oldest: Slot | undefined;
-    for (const s of this.slots) if (s.state === 'kept' && (!oldest || s.keptAt < oldest.keptAt)) oldest = s;
-    if (oldest) this.forget(oldest);
-    return oldest;
+    return this.slots.find((s) => s.state === 'free' && s.memory) ?? this.slots.find((s) => s.state === 'free');
   }
 
   private forget(slot: Slot): void {
