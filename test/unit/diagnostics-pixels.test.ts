@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { dHash, hamming, SAME_FRAME_MAX_DISTANCE, sameFrame } from '../../server/services/diagnostics/phash.js';
 import { compareImages, decodePng, encodePng, type Image, MAX_SIDE, refuseReason } from '../../server/services/diagnostics/pixels.js';
 import { frame } from '../../scripts/lib/frames.js';
@@ -176,10 +176,12 @@ describe('fresh frames (uploads kept for the pixel work that follows)', () => {
   it('keeps what was captured under the stored name, lends it once, and frees the slot on release', async () => {
     const { FreshFrames, frameId } = await import('../../server/services/diagnostics/fresh-frames.js');
     const fresh = new FreshFrames(2, 100);
-    const c = fresh.capture(50)!;
+    const c = fresh.capture(50);
+    expect(fresh.uploading).toBe(1);
     c.write(Buffer.from('abc'));
     c.write(Buffer.from('def'));
     c.done('shots/1.png', '"e1"');
+    expect(fresh.uploading).toBe(0);
     expect(fresh.busy).toBe(1);
     expect(fresh.take(frameId('shots/1.png', '"e2"'))).toBeUndefined(); // another version
     const lent = fresh.take(frameId('shots/1.png', '"e1"'))!;
@@ -202,16 +204,27 @@ describe('fresh frames (uploads kept for the pixel work that follows)', () => {
     const lent = fresh.take(frameId('k2', 'e'))!;
     const running = fresh.capture(10)!;
     expect(fresh.busy).toBe(3);
-    expect(fresh.capture(10)).toBeUndefined(); // waiting, lent, capturing: no slot, and k1 is kept
+    // Waiting, lent, capturing: no slot, so this upload keeps nothing, and k1 stays kept.
+    const unkept = fresh.capture(10);
+    unkept.write(Buffer.from('frame3'));
+    expect(fresh.uploading).toBe(2);
+    unkept.done('k3', 'e');
+    expect(fresh.holds(frameId('k3', 'e'))).toBe(false);
+    expect(fresh.holds(frameId('k1', 'e'))).toBe(true);
     expect(Buffer.from(fresh.take(frameId('k1', 'e'))!.buf).toString()).toBe('frame1');
     expect(Buffer.from(lent.buf).toString()).toBe('frame2'); // a lent frame is left as it was
     running.drop();
     lent.release();
     expect(fresh.busy).toBe(1); // k1, lent above and not released
-    // Not worth one: unknown or larger than a slot.
-    expect(fresh.capture(Number.NaN)).toBeUndefined();
-    expect(fresh.capture(0)).toBeUndefined();
-    expect(fresh.capture(101)).toBeUndefined();
+    expect(fresh.uploading).toBe(0);
+    // Not worth a slot: unknown or larger than a slot; still counted while in progress.
+    for (const size of [Number.NaN, 0, 101]) {
+      const c = fresh.capture(size);
+      expect(fresh.uploading).toBe(1);
+      c.done(`n${size}`, 'e');
+      expect(fresh.holds(frameId(`n${size}`, 'e'))).toBe(false);
+      expect(fresh.uploading).toBe(0);
+    }
   });
 
   it('gives up a capture that receives more than a slot holds', async () => {
@@ -239,5 +252,44 @@ describe('fresh frames (uploads kept for the pixel work that follows)', () => {
       expect(Buffer.from(lent.buf).equals(a)).toBe(true); // still there: shared, not moved
       lent.release();
     });
+  });
+});
+
+describe('pixel work for a frame not kept from its upload', () => {
+  it('waits while an upload is in progress, then reads the frame back and works it out', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const path = await import('node:path');
+    const { createObjectStore } = await import('../../storage/objects/index.js');
+    const { PixelJobs, DEFERRED_POLL_MS } = await import('../../server/services/diagnostics/pixel-jobs.js');
+    const { BundleKeys } = await import('../../server/services/bundle.js');
+    const { createLogger } = await import('../../server/logger.js');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'augur-deferred-'));
+    const objects = await createObjectStore({ driver: 'fs', root: dir });
+    const jobs = new PixelJobs(objects, createLogger('silent'));
+    try {
+      const keys = new BundleKeys('0b5e3c1a-1d2e-4f50-8a6b-7c8d9e0f1a2b', 'run_deferred');
+      const key = keys.screenshot(0, 'post');
+      await objects.put(key, png(frame(32, 20)), { contentType: 'image/png' });
+      const info = (await objects.head(key))!;
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const upload = jobs.fresh.capture(1000); // another upload, in progress
+      jobs.screenshotStored(keys, 0, { kind: 'post', info }); // this frame was not kept
+      expect(jobs.deferredSteps).toBe(1);
+      await vi.advanceTimersByTimeAsync(DEFERRED_POLL_MS * 4);
+      expect(jobs.deferredSteps).toBe(1); // still waiting: an upload is in progress
+      expect(jobs.computed).toBe(0);
+      upload.drop();
+      await vi.advanceTimersByTimeAsync(DEFERRED_POLL_MS + 1);
+      expect(jobs.deferredSteps).toBe(0); // started once the replica was quiet
+      vi.useRealTimers();
+      await jobs.idle();
+      expect(jobs.computed).toBe(1);
+      expect(jobs.readBack).toBe(1);
+      expect((await jobs.forStep(keys, 0, await jobs.headShots(keys, 0)))?.post?.width).toBe(32);
+    } finally {
+      vi.useRealTimers();
+      await jobs.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

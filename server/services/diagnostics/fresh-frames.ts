@@ -10,10 +10,10 @@
  * worker is done with it.
  *
  * Bounded: FRESH_SLOTS slots of FRESH_SLOT_BYTES each, made when first needed. A larger upload is
- * not captured, and neither is one that finds every slot busy: the frames waiting are kept, since
- * the pixel work takes steps in the order they came and the oldest waiting frame is the next it
- * needs (dropping it for a newer one would trade a frame about to be used for one used last). An
- * uncaptured frame is read back from the store, as before.
+ * not captured, and neither is one that finds every slot busy: the frames waiting are kept (each is
+ * the next some step's work needs). The work for an uncaptured frame waits until no upload is in
+ * progress and then reads it back from the store (pixel-jobs.ts), so a replica busy with uploads
+ * sends the store no reads for derived data.
  */
 export const FRESH_SLOTS = 6;
 export const FRESH_SLOT_BYTES = 8 * 1024 * 1024;
@@ -46,6 +46,7 @@ export const frameId = (key: string, etag: string) => `${key}|${etag}`;
 export class FreshFrames {
   private readonly slots: Slot[];
   private readonly byId = new Map<string, Slot>();
+  private open = 0;
 
   constructor(
     slots = FRESH_SLOTS,
@@ -59,17 +60,37 @@ export class FreshFrames {
     return this.slots.filter((s) => s.state !== 'free').length;
   }
 
-  /** A capture for an upload of at most `expected` bytes, or undefined when it is too large or finds no slot. */
-  capture(expected: number): FrameCapture | undefined {
-    if (!Number.isSafeInteger(expected) || expected <= 0 || expected > this.slotBytes) return undefined;
-    const slot = this.freeSlot();
-    if (!slot) return undefined;
+  /** Pre and post uploads in progress (captured or not): while there are any, deferred pixel work waits. */
+  get uploading(): number {
+    return this.open;
+  }
+
+  /** Whether the frame is kept (its pixel work will find it here). */
+  holds(id: string): boolean {
+    return this.byId.get(id)?.state === 'kept';
+  }
+
+  /**
+   * A capture for an upload of at most `expected` bytes. One that is too large or finds no slot
+   * keeps nothing; it still counts as an upload in progress until done or dropped.
+   */
+  capture(expected: number): FrameCapture {
+    this.open++;
+    let counted = true;
+    const ended = () => {
+      if (!counted) return;
+      counted = false;
+      this.open--;
+    };
+    const slot = Number.isSafeInteger(expected) && expected > 0 && expected <= this.slotBytes ? this.freeSlot() : undefined;
+    if (!slot) return { write: () => undefined, done: ended, drop: ended };
     slot.state = 'capturing';
     slot.length = 0;
     const memory = (slot.memory ??= new SharedArrayBuffer(this.slotBytes));
     const view = new Uint8Array(memory);
     let open = true;
     const free = () => {
+      ended();
       if (!open) return;
       open = false;
       slot.state = 'free';
@@ -82,6 +103,7 @@ export class FreshFrames {
         slot.length += chunk.length;
       },
       done: (key, etag) => {
+        ended();
         if (!open) return;
         open = false;
         const id = frameId(key, etag);

@@ -24,6 +24,8 @@ import { isObject } from './types.js';
 // ~190 MiB there while it is worked on.
 export const GLOBAL_CONCURRENCY = 1;
 export const MAX_PENDING = 2_000;
+/** How often deferred pixel work checks whether the replica is quiet. */
+export const DEFERRED_POLL_MS = 250;
 export const RECORD_VERSION = 1;
 const MEMO_ENTRIES = 50_000;
 
@@ -54,6 +56,12 @@ export interface StepShots {
   pre?: ObjectInfo;
   post?: ObjectInfo;
   diff?: ObjectInfo;
+}
+
+interface DeferredJob {
+  keys: BundleKeys;
+  step: number;
+  known: Partial<StepShots>;
 }
 
 /** The screenshots of a step that its pixel record depends on. */
@@ -92,6 +100,10 @@ export class PixelJobs {
   private readonly runChains = new Map<string, Promise<void>>();
   /** Steps waiting for their background work, with what their uploads already told of their screenshots. */
   private readonly pending = new Map<string, Partial<StepShots>>();
+  /** Steps whose work needs a frame read back from the store: started one at a time when the replica is quiet. */
+  private readonly deferred = new Map<string, DeferredJob>();
+  private deferredTimer?: NodeJS.Timeout;
+  private closed = false;
   /** Steps computed (not found stored or in memory) since start: for tests and the benchmark. */
   computed = 0;
   /** Frames read back from the object store for their pixel work (not kept from their upload, nor held decoded). */
@@ -110,6 +122,11 @@ export class PixelJobs {
    * After a screenshot upload: work out the step's record in the background. Never throws, never
    * waits. `stored` is what the upload itself stored (kind and object, with its ETag), which then
    * needs no HEAD; a later upload of the same step before the work starts joins it.
+   *
+   * A step whose new frame is kept in memory (fresh-frames.ts) is worked on at once (at the worker's
+   * low priority). One whose frame would have to be read back from the store (not captured: every
+   * slot was busy, or it was too large) is deferred until no upload is in progress on this replica:
+   * derived data never sends the store reads while it is busy storing screenshots.
    */
   screenshotStored(keys: BundleKeys, step: number, stored?: { kind: ShotKind; info: ObjectInfo }): void {
     const id = `${keys.prefix}${step}`;
@@ -118,8 +135,15 @@ export class PixelJobs {
       if (stored) waiting[stored.kind] = stored.info;
       return;
     }
+    const known: Partial<StepShots> = { ...this.deferred.get(id)?.known, ...(stored ? { [stored.kind]: stored.info } : {}) };
+    const kept = stored !== undefined && this.fresh.holds(frameId(stored.info.key, stored.info.etag));
+    if (!kept) return this.defer(id, { keys, step, known });
+    this.deferred.delete(id);
+    this.queue(id, keys, step, known);
+  }
+
+  private queue(id: string, keys: BundleKeys, step: number, known: Partial<StepShots>): void {
     if (this.pending.size >= MAX_PENDING) return;
-    const known: Partial<StepShots> = stored ? { [stored.kind]: stored.info } : {};
     this.pending.set(id, known);
     const prev = this.runChains.get(keys.prefix) ?? Promise.resolve();
     const next = prev
@@ -133,12 +157,49 @@ export class PixelJobs {
     this.runChains.set(keys.prefix, next);
     void next.then(() => {
       if (this.runChains.get(keys.prefix) === next) this.runChains.delete(keys.prefix);
+      this.scheduleDeferred();
     });
   }
 
-  /** Resolves when the background work queued so far is done (tests, benchmark). */
+  private defer(id: string, job: DeferredJob): void {
+    if (!this.deferred.has(id) && this.deferred.size >= MAX_PENDING) return; // left to the next read
+    this.deferred.set(id, job);
+    this.scheduleDeferred();
+  }
+
+  /** Starts one deferred step when nothing else is going on: no upload in progress, no step in work. */
+  private scheduleDeferred(force = false): void {
+    if (this.closed || this.deferredTimer || !this.deferred.size) return;
+    const start = () => {
+      this.deferredTimer = undefined;
+      // Emptied meanwhile (a new upload of the step took it, or idle() did).
+      const first = this.deferred.entries().next();
+      if (first.done) return;
+      if (!force && (this.fresh.uploading > 0 || this.runChains.size > 0)) return this.scheduleDeferred();
+      const [id, job] = first.value;
+      this.deferred.delete(id);
+      this.queue(id, job.keys, job.step, job.known);
+    };
+    if (force) return start();
+    this.deferredTimer = setTimeout(start, DEFERRED_POLL_MS);
+    this.deferredTimer.unref();
+  }
+
+  /** Steps deferred until the replica is quiet (tests). */
+  get deferredSteps(): number {
+    return this.deferred.size;
+  }
+
+  /** Resolves when the background work queued so far is done, the deferred steps too (tests, benchmark). */
   async idle(): Promise<void> {
-    while (this.runChains.size) await Promise.all([...this.runChains.values()]);
+    for (;;) {
+      if (this.runChains.size) await Promise.all([...this.runChains.values()]);
+      else if (this.deferred.size) {
+        clearTimeout(this.deferredTimer);
+        this.deferredTimer = undefined;
+        this.scheduleDeferred(true);
+      } else return;
+    }
   }
 
   /** The step's screenshots: HEADs of those not already `known`. */
@@ -273,6 +334,8 @@ export class PixelJobs {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.deferredTimer);
     await this.pool.close();
   }
 }
