@@ -49,7 +49,8 @@ const NO_GC = process.env.AUGUR_BENCH_NO_GC === '1';
 const WARM = Number(process.env.AUGUR_BENCH_WARM ?? 20);
 const REPEAT = Number(process.env.AUGUR_BENCH_REPEAT ?? 3);
 const ONLY = process.env.AUGUR_BENCH_ONLY;
-const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
+/** AUGUR_BENCH_CLI: another build's dist/scripts/augur.js to measure (an earlier commit, say). */
+const CLI = process.env.AUGUR_BENCH_CLI ?? path.join(ROOT, 'dist', 'scripts', 'augur.js');
 const METRICS_TOKEN = 'bench-bounds-metrics-token';
 /** Room left under the limits for the route's own fields around the hostile value. */
 const SLACK_BYTES = 16 * 1024;
@@ -394,7 +395,7 @@ async function main(): Promise<void> {
 
     console.log(`limits: AUGUR_MAX_JSON_BYTES ${config.maxJsonBytes}, AUGUR_MAX_JSON_VALUES ${config.maxJsonValues}, AUGUR_MAX_SCREENSHOT_BYTES ${config.maxScreenshotBytes}; ${REPEAT} run(s) per case, medians; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
     const head = ['route', 'shape', 'bytes', 'values', 'status', 'block', 'cpu ms', 'wait ms', 'proc ms', 'lag ms', 'wall ms', 'rss +MB', 'rss/body'];
-    const widths = [46, 16, 9, 8, 22, 6, 7, 7, 7, 7, 8, 8, 8];
+    const widths = [54, 16, 9, 8, 22, 6, 7, 7, 7, 7, 8, 8, 8];
     const row = (cells: string[]) => console.log(cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' '));
     row(head);
     const results: Array<{ c: Case; s: Sample }> = [];

@@ -17,6 +17,8 @@ export interface Shape {
   slot?: 'x' | 'text' | 'steps' | 'events';
   /** Sized to the byte limit only, whatever the value limit (to show a refusal). */
   overValues?: boolean;
+  /** At most this many units (a schema's maxItems). */
+  maxK?: number;
 }
 
 const FIXTURE = path.join(ROOT, 'test/fixtures/sdk-0.1.14');
@@ -64,9 +66,10 @@ export const SHAPES: Shape[] = [
   },
   {
     name: 'minimal-steps',
-    what: 'steps of {"step_index":i} (each validated)',
+    what: 'steps of {"step_index":i}, as many as a trace may hold (each validated)',
     make: (k) => `[${repeat(k, (i) => `{"step_index":${i}}`)}]`,
     slot: 'steps',
+    maxK: 10_000,
   },
   {
     name: 'big-events',
@@ -100,7 +103,7 @@ export function fit(shape: Shape, build: (value: string) => string, maxBytes: nu
   const valuesPer = (b.values - a.values) / 1000;
   const byBytes = (maxBytes - a.body.length) / bytesPer + 100;
   const byValues = shape.overValues || valuesPer <= 0 ? Infinity : (maxValues - a.values) / valuesPer + 100;
-  let k = Math.floor(Math.min(byBytes, byValues) * 0.999);
+  let k = Math.floor(Math.min(byBytes, byValues, shape.maxK ?? Infinity) * (shape.maxK ? 1 : 0.999));
   for (;;) {
     const m = measure(k);
     if (m.body.length <= maxBytes && (shape.overValues || m.values <= maxValues)) return m;

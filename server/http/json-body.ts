@@ -3,7 +3,7 @@ import { createGunzip, createInflate } from 'node:zlib';
 import type { Request } from 'express';
 import type { Transform } from 'node:stream';
 import { ApiError } from '../errors.js';
-import { ARRAY_COST, DICT_KEY_COST, FAST_KEYS, SHAPE_COST, scanJson } from './json-scan.js';
+import { ARRAY_COST, DICT_KEY_COST, FAST_KEYS, OBJECT_COST, SHAPE_COST, scanJson } from './json-scan.js';
 import { MAX_JSON_DEPTH } from './validator.js';
 
 /** What one JSON body may be: bytes after decompression (AUGUR_MAX_JSON_BYTES), values (AUGUR_MAX_JSON_VALUES, see json-scan.ts). */
@@ -85,7 +85,7 @@ const tooLarge = (limit: number) => new ApiError('payload_too_large', `Request b
 export const tooManyValues = (limit: number) =>
   new ApiError(
     'payload_too_large',
-    `Request body holds too many JSON values (limit ${limit}: one per value and per object key, an array ${ARRAY_COST}, a key past an object's ${FAST_KEYS}th ${DICT_KEY_COST}, an object layout first seen ${1 + SHAPE_COST})`,
+    `Request body holds too many JSON values (limit ${limit}, counted before parsing: each value and key one, an object ${OBJECT_COST}, an array ${ARRAY_COST}, an object layout first seen ${1 + SHAPE_COST}, a key past an object's ${FAST_KEYS}th ${DICT_KEY_COST}); send less in one body`,
   );
 
 /**

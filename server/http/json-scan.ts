@@ -3,27 +3,27 @@ import { randomInt } from 'node:crypto';
 /**
  * One pass over JSON text before JSON.parse sees it: how deep it nests, whether an object repeats a
  * key, and what parsing it would cost, so that a body whose parse would hold the event loop too
- * long is refused before any of it is built.
+ * long is refused (AUGUR_MAX_JSON_VALUES) before any of it is decoded or built.
  *
- * The cost is counted in "values": about one per value and one per object key (each `{`, `[`, `,`
- * and key outside strings counts one), plus what V8's JSON.parse spends more on, measured on
- * Node 20 (see README "Limits and leniency" and `npm run bench:bounds`):
- * - an array costs about as much as ARRAY_COST scalars (a small non-empty array ~180–300 ns,
- *   a number in it ~15 ns);
- * - an object layout seen for the first time (a key sequence: `{"a":..,"b":..}` and
- *   `{"b":..,"a":..}` are two) makes V8 build a hidden class per key, ~1 µs each: so each new
- *   prefix of a key sequence costs SHAPE_COST (an SDK trace repeats a few hundred of them; a body
- *   of objects with fresh keys makes one per key and took 2.9 s for 1M values);
- * - objects with more than FAST_KEYS keys are built as hash tables, ~0.3–1 µs per key: each key past
- *   the FAST_KEYS-th costs DICT_KEY_COST.
- * Plain text costs what it costs per byte (the byte limit bounds it): strings are skipped.
+ * The cost is counted in "values", about what one small value costs to parse: each comma and each
+ * object key counts one, and what V8's JSON.parse (Node 20) spends more on counts more, weighted
+ * from `npm run bench:bounds` so that no shape costs much more per value than an SDK trace does
+ * (README "Limits and leniency"):
+ * - an object OBJECT_COST, an array ARRAY_COST;
+ * - an object layout seen for the first time: each new prefix of a key sequence (`{"a":..,"b":..}`
+ *   and `{"b":..,"a":..}` are two) makes V8 build a hidden class, ~1 µs, so it costs SHAPE_COST
+ *   more (an SDK trace repeats a few hundred; objects of fresh keys make one per key, and 1M
+ *   values of them took 2.9 s to parse);
+ * - keys past an object's FAST_KEYS-th go into a hash table, ~0.3–1 µs each: DICT_KEY_COST;
+ * - a key holding an escape is decoded and interned apart: ESCAPED_KEY_COST;
+ * - text outside strings (numbers, literals, whitespace) one per PLAIN_BYTES_PER_VALUE bytes
+ *   (slow-to-parse numbers), escapes in strings one per ESCAPES_PER_VALUE.
+ * Plain string text costs a few ns a byte whatever its shape; the byte limit bounds it.
  */
+export const OBJECT_COST = 2;
 export const ARRAY_COST = 4;
 export const SHAPE_COST = 24;
 export const DICT_KEY_COST = 16;
-/** An object opened: it costs the parser about twice a number. */
-export const OBJECT_COST = 2;
-/** A key holding an escape: V8 decodes and interns it apart (~1 µs). */
 export const ESCAPED_KEY_COST = 16;
 /** V8 gives JSON objects up to this many keys a hidden class (fast properties); larger ones are dictionaries. */
 export const FAST_KEYS = 128;
@@ -283,8 +283,8 @@ export function stringEnd(buf: Buffer, start: number): number {
     if (buf.subarray(j, q).includes(0x5c)) {
       for (let k = j; k < q; k++) {
         if (buf[k] === 0x5c) {
-          k++;
           escapes++;
+          k += buf[k + 1] === 0x75 ? 5 : 1; // \uXXXX: its hex digits hold no quote or backslash
         }
       }
     }
