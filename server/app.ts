@@ -65,6 +65,7 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
   const series = ctx.metrics.route(def.method, def.path, API_PREFIX);
   const shed = !def.neverShed && def.auth !== 'metrics';
   const loadClass = def.auth === 'dsn' ? 'ingest' : 'read';
+  const jsonLimits = { bytes: ctx.config.maxJsonBytes, values: ctx.config.maxJsonValues };
   const handler: RequestHandler = async (req, res) => {
     req.metricsRoute = series;
     // Load shedding first: the cheapest refusal, before auth can touch a store.
@@ -98,7 +99,7 @@ function pipeline(def: RouteDef, ctx: AppContext): RequestHandler {
     }
     def.guard?.(req, ctx);
     if (def.body) {
-      req.body = await readJsonBody(req, ctx.config.maxJsonBytes);
+      req.body = await readJsonBody(req, jsonLimits, def.bodyElements);
       ctx.validator.assert(def.body, req.body, 'body');
     }
     for (const mw of before) await runMiddleware(mw, req, res);

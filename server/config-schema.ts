@@ -115,6 +115,13 @@ export const VARIABLES = [
     doc: 'largest JSON body, after gzip/deflate decompression (→ 413)',
   },
   {
+    name: 'AUGUR_MAX_JSON_VALUES',
+    schema: { type: 'integer', minimum: 1000, maximum: 100_000_000 },
+    default: 500_000,
+    defaultDoc: '`500000`',
+    doc: 'most JSON values in one body, counted in one pass over its bytes before it is parsed: one per value and per object key, more for what costs the parser more (see Limits and leniency); bounds the time one body holds the event loop (→ 413)',
+  },
+  {
     name: 'AUGUR_MAX_SCREENSHOT_BYTES',
     schema: { type: 'integer', minimum: 1024, maximum: 4096 * MiB },
     default: 32 * MiB,

@@ -19,6 +19,8 @@ export interface Config {
   s3?: S3Config;
   publicUrl: string;
   maxJsonBytes: number;
+  /** Most JSON values (as server/http/json-scan.ts counts them) in one body. */
+  maxJsonValues: number;
   maxScreenshotBytes: number;
   sessionTtlSeconds: number;
   trustProxy: boolean | number | string;
@@ -153,6 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
           },
     publicUrl: (str('AUGUR_PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, ''),
     maxJsonBytes: num('AUGUR_MAX_JSON_BYTES'),
+    maxJsonValues: num('AUGUR_MAX_JSON_VALUES'),
     maxScreenshotBytes: num('AUGUR_MAX_SCREENSHOT_BYTES'),
     sessionTtlSeconds: duration(str('AUGUR_SESSION_TTL')!)!,
     trustProxy: trustProxy(str('AUGUR_TRUST_PROXY')!)!,

@@ -1,162 +1,20 @@
+import { isAscii, isUtf8 } from 'node:buffer';
 import { createGunzip, createInflate } from 'node:zlib';
 import type { Request } from 'express';
 import type { Transform } from 'node:stream';
 import { ApiError } from '../errors.js';
+import { ARRAY_COST, DICT_KEY_COST, FAST_KEYS, OBJECT_COST, SHAPE_COST, scanJson } from './json-scan.js';
 import { MAX_JSON_DEPTH } from './validator.js';
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-
-/** Objects with up to this many keys compare their keys' hashes in a list; larger ones switch to a Set of strings. */
-const SMALL_OBJECT_KEYS = 12;
-/** Strings are walked byte by byte up to this length; longer ones are skipped with indexOf (a native call costs more than a short walk). */
-const SHORT_STRING = 48;
-
-export type JsonScanProblem = { problem: 'depth' } | { problem: 'duplicate'; key: string };
-
-/**
- * The keys of one open object: small ones as (hash, start, end) triples into the text (escaped
- * keys as their decoded bytes in `decoded`, start -1 - index), large ones as a Set of strings.
- */
-interface KeySet {
-  small: number[];
-  large?: Set<string>;
+/** What one JSON body may be: bytes after decompression (AUGUR_MAX_JSON_BYTES), values (AUGUR_MAX_JSON_VALUES, see json-scan.ts). */
+export interface JsonBodyLimits {
+  bytes: number;
+  values: number;
 }
 
-/**
- * One pass over JSON text, before it is parsed: whether arrays and objects nest deeper than
- * `depthLimit`, and whether an object repeats a key at any depth (JSON.parse would keep the last
- * one silently while the stored bytes keep both: `{"step_index":9,"step_index":8}` would be stored
- * as sent and acted on as 8). Long strings are skipped with indexOf (memchr); keys are compared as
- * their raw bytes, or decoded when they hold an escape (`"a"` and `"\u0061"` are the same key).
- * Malformed text may pass: JSON.parse refuses it next.
- */
-export function scanJson(buf: Buffer, depthLimit: number): JsonScanProblem | undefined {
-  // One entry per open container: its keys (objects) or null (arrays).
-  const stack: Array<KeySet | null> = [];
-  const decoded: Buffer[] = [];
-  let expectKey = false;
-  const n = buf.length;
-  for (let i = 0; i < n; i++) {
-    const c = buf[i]!;
-    if (c === 0x22) {
-      const start = i + 1;
-      let end = -1;
-      let hash = 0x811c9dc5;
-      let escaped = false;
-      // Short strings: walked here, hashing as we go (FNV-1a).
-      const stop = Math.min(n, start + SHORT_STRING);
-      for (let j = start; j < stop; j++) {
-        const b = buf[j]!;
-        if (b === 0x22) {
-          end = j;
-          break;
-        }
-        if (b === 0x5c) {
-          escaped = true;
-          j++;
-          continue;
-        }
-        hash = Math.imul(hash ^ b, 0x01000193);
-      }
-      if (end < 0) {
-        if (stop === n) return undefined; // unterminated: JSON.parse refuses it
-        end = buf.indexOf(0x22, stop);
-        for (;;) {
-          if (end < 0) return undefined;
-          let k = end - 1;
-          while (k >= start && buf[k] === 0x5c) k--;
-          if ((end - 1 - k) % 2 === 0) break; // an even run of backslashes: the quote is not escaped
-          end = buf.indexOf(0x22, end + 1);
-        }
-        if (expectKey) {
-          hash = 0x811c9dc5;
-          for (let j = start; j < end; j++) {
-            if (buf[j] === 0x5c) escaped = true;
-            hash = Math.imul(hash ^ buf[j]!, 0x01000193);
-          }
-        }
-      }
-      if (expectKey) {
-        const keys = stack[stack.length - 1];
-        if (keys) {
-          let ks = start;
-          let ke = end;
-          let src = buf;
-          if (escaped) {
-            const bytes = decodeKey(buf, start, end);
-            if (!bytes) return undefined;
-            decoded.push(bytes);
-            ks = -decoded.length;
-            ke = bytes.length;
-            src = bytes;
-            hash = 0x811c9dc5;
-            for (const b of bytes) hash = Math.imul(hash ^ b, 0x01000193);
-          }
-          if (keys.large) {
-            const key = src.toString('latin1', ks < 0 ? 0 : ks, ke);
-            if (keys.large.has(key)) return duplicate(Buffer.from(key, 'latin1').toString('utf8'));
-            keys.large.add(key);
-          } else {
-            const small = keys.small;
-            for (let k = 0; k < small.length; k += 3) {
-              if (small[k] === hash && sameKey(buf, decoded, small[k + 1]!, small[k + 2]!, ks, ke)) return duplicate(keyText(buf, decoded, ks, ke));
-            }
-            small.push(hash, ks, ke);
-            if (small.length > SMALL_OBJECT_KEYS * 3) {
-              keys.large = new Set();
-              for (let k = 0; k < small.length; k += 3) keys.large.add(keyText(buf, decoded, small[k + 1]!, small[k + 2]!, 'latin1'));
-            }
-          }
-        }
-        expectKey = false;
-      }
-      i = end;
-    } else if (c === 0x7b) {
-      if (stack.length >= depthLimit) return { problem: 'depth' };
-      stack.push({ small: [] });
-      expectKey = true;
-    } else if (c === 0x5b) {
-      if (stack.length >= depthLimit) return { problem: 'depth' };
-      stack.push(null);
-      expectKey = false;
-    } else if (c === 0x7d || c === 0x5d) {
-      stack.pop();
-      expectKey = false;
-    } else if (c === 0x2c) {
-      expectKey = stack.length > 0 && stack[stack.length - 1] !== null;
-    }
-  }
-  return undefined;
-}
-
-/** A key holding an escape, as the UTF-8 bytes of what it means. */
-function decodeKey(buf: Buffer, start: number, end: number): Buffer | undefined {
-  try {
-    return Buffer.from(JSON.parse(buf.toString('utf8', start - 1, end + 1)) as string, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** A key's bytes: a range of the text, or (start < 0) one of the decoded keys. */
-function keyBytes(buf: Buffer, decoded: Buffer[], start: number, end: number): Buffer {
-  return start < 0 ? decoded[-start - 1]!.subarray(0, end) : buf.subarray(start, end);
-}
-
-function sameKey(buf: Buffer, decoded: Buffer[], s1: number, e1: number, s2: number, e2: number): boolean {
-  return keyBytes(buf, decoded, s1, e1).equals(keyBytes(buf, decoded, s2, e2));
-}
-
-function keyText(buf: Buffer, decoded: Buffer[], start: number, end: number, encoding: 'utf8' | 'latin1' = 'utf8'): string {
-  return keyBytes(buf, decoded, start, end).toString(encoding);
-}
-
-const duplicate = (key: string): JsonScanProblem => ({ problem: 'duplicate', key });
-
-/** Whether JSON text nests arrays and objects deeper than `limit` (see scanJson). */
-export function nestingExceeds(buf: Buffer, limit: number): boolean {
-  return scanJson(buf, limit)?.problem === 'depth';
-}
+const INFLATE_CHUNK = 256 * 1024;
+/** Bodies of non-ASCII text over this size are decoded a slice at a time, yielding between slices. */
+const DECODE_SLICE = 1 << 20;
 
 export function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
@@ -178,35 +36,33 @@ export function isJson(req: Request): boolean {
 
 /**
  * Reads a JSON body: only JSON content types (else 415), gzip/deflate accepted with the same limit
- * on the decompressed size (else 413, without inflating past the limit), bounded nesting (else
- * 422), malformed JSON 400. Keeps the raw bytes on req.rawBody so documents are stored verbatim.
- * Written by hand because it is on every ingest request: a generic body parser costs more CPU.
+ * on the decompressed size (else 413, without inflating past the limit), UTF-8 only (else 400),
+ * bounded nesting (else 422), no repeated key (else 400), at most `limits.values` values (else 413,
+ * see json-scan.ts), malformed JSON 400. Keeps the raw bytes on req.rawBody so documents are
+ * stored verbatim. Written by hand because it is on every ingest request: a generic body parser
+ * costs more CPU.
  */
-export async function readJsonBody(req: Request, limit: number): Promise<unknown> {
+export async function readJsonBody(req: Request, limits: JsonBodyLimits, elementsOf?: string): Promise<unknown> {
   if (!hasBody(req)) return undefined;
   if (!isJson(req)) throw new ApiError('unsupported_media_type', `Send the body as application/json (got ${req.get('content-type') ?? 'no Content-Type'})`);
   const declared = Number(req.headers['content-length'] ?? NaN);
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
   let decoder: Transform | undefined;
-  if (encoding === 'gzip' || encoding === 'x-gzip') decoder = createGunzip();
-  else if (encoding === 'deflate') decoder = createInflate();
+  // Inflated in pieces of INFLATE_CHUNK: zlib's default 16 KiB made 1,024 callbacks on the event loop for 16 MiB.
+  if (encoding === 'gzip' || encoding === 'x-gzip') decoder = createGunzip({ chunkSize: INFLATE_CHUNK });
+  else if (encoding === 'deflate') decoder = createInflate({ chunkSize: INFLATE_CHUNK });
   else if (encoding !== 'identity') throw new ApiError('unsupported_media_type', `Unsupported Content-Encoding ${encoding} (use gzip, deflate or none)`);
-  if (!decoder && declared > limit) {
+  if (!decoder && declared > limits.bytes) {
     req.resume();
-    throw tooLarge(limit);
+    throw tooLarge(limits.bytes);
   }
-  const raw = await collect(req, decoder, limit);
+  const raw = await collect(req, decoder, limits.bytes);
   req.rawBody = raw;
-  let text: string;
-  try {
-    text = UTF8.decode(raw);
-  } catch {
-    // One rule for every route: bytes that are not UTF-8 are refused, never stored or rewritten.
-    throw new ApiError('malformed_json', 'Request body is not valid UTF-8');
-  }
-  // Refused before parsing: a deep body never gets to allocate its tree, and a repeated key is
-  // refused on every route alike (one rule: the stored bytes and the parsed value must agree).
-  const problem = scanJson(raw, MAX_JSON_DEPTH);
+  // Refused before decoding or parsing, so none of it is built: a deep body, a repeated key (one
+  // rule on every route: the stored bytes and the parsed value must agree), a body whose parse
+  // would hold the event loop too long.
+  const { problem, elements } = scanJson(raw, { depth: MAX_JSON_DEPTH, values: limits.values, elementsOf });
+  req.bodyElements = elements;
   if (problem?.problem === 'depth') {
     throw new ApiError('validation_failed', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`, {
       errors: [{ loc: ['body'], msg: `nesting deeper than ${MAX_JSON_DEPTH}`, type: 'depth' }],
@@ -215,6 +71,8 @@ export async function readJsonBody(req: Request, limit: number): Promise<unknown
   if (problem?.problem === 'duplicate') {
     throw new ApiError('malformed_json', `Request body repeats the key ${JSON.stringify(problem.key.slice(0, 100))} in one object (every key must be unique)`);
   }
+  if (problem?.problem === 'values') throw tooManyValues(limits.values);
+  const text = await decodeUtf8(raw);
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -223,6 +81,37 @@ export async function readJsonBody(req: Request, limit: number): Promise<unknown
 }
 
 const tooLarge = (limit: number) => new ApiError('payload_too_large', `Request body too large (limit ${limit} bytes)`);
+
+export const tooManyValues = (limit: number) =>
+  new ApiError(
+    'payload_too_large',
+    `Request body holds too many JSON values (limit ${limit}, counted before parsing: each value and key one, an object ${OBJECT_COST}, an array ${ARRAY_COST}, an object layout first seen ${1 + SHAPE_COST}, a key past an object's ${FAST_KEYS}th ${DICT_KEY_COST}); send less in one body`,
+  );
+
+/**
+ * The body as text. Bytes that are not UTF-8 are refused (400) on every route, never stored or
+ * rewritten; a leading byte-order mark is dropped. ASCII (nearly every body) is decoded at once
+ * (~1 ns a byte). Other text costs ~6 ns a byte, so a large body of it is decoded a slice at a
+ * time, yielding to the event loop between slices, and the slices joined into one flat string
+ * (16 MiB decoded at once held the loop ~100 ms; JSON.parse of a string built by `+=` flattened it
+ * for another 30–100 ms).
+ */
+async function decodeUtf8(raw: Buffer): Promise<string> {
+  if (!isUtf8(raw)) throw new ApiError('malformed_json', 'Request body is not valid UTF-8');
+  const from = raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
+  if (raw.length - from <= DECODE_SLICE || isAscii(raw)) return raw.toString('utf8', from);
+  const pieces: string[] = [];
+  for (let at = from; at < raw.length; ) {
+    let end = Math.min(raw.length, at + DECODE_SLICE);
+    while (end < raw.length && (raw[end]! & 0xc0) === 0x80) end++; // never split a character
+    if (pieces.length) await yieldToLoop();
+    pieces.push(raw.toString('utf8', at, end));
+    at = end;
+  }
+  return pieces.join('');
+}
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function collect(req: Request, decoder: Transform | undefined, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {

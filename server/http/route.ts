@@ -13,6 +13,8 @@ export interface RouteDef {
   auth: AuthMode;
   /** Schema id of the JSON body, validated before the handler. */
   body?: string;
+  /** A top-level array of the body whose object elements' byte ranges the handler gets as req.bodyElements (to store them as sent). */
+  bodyElements?: string;
   /** Path parameter → schema ref ("params.schema.json#/$defs/run_id"). */
   params?: Record<string, string>;
   /** Status for a path parameter that breaks its pattern: 404 for read URLs, 422 for writes. */

@@ -26,6 +26,8 @@ declare global {
       startedAt: bigint;
       /** The JSON body's bytes as received (after decompression), stored verbatim where possible. */
       rawBody?: Buffer;
+      /** With the route's `bodyElements`: [start, end) offsets in rawBody of each object element of that top-level array. */
+      bodyElements?: number[];
       auth?: DsnAuth | UserAuth;
       /** The served route's metric series (set by the route pipeline; see request-metrics.ts). */
       metricsRoute?: RouteSeries;
