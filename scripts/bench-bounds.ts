@@ -8,19 +8,19 @@
  * hostile shape of scripts/lib/hostile-bodies.ts sized to the limits (and a few gzip bodies that
  * inflate to the byte limit); the screenshot route gets multipart bodies at multer's limits. For
  * each request, measured on the server process:
- * - main-thread CPU (ms) from /proc/<pid>/task/<pid>/schedstat over the request: everything the
- *   event loop did for it, an upper bound on its longest block that other work on the machine
- *   does not inflate (the time the thread waited for a core is reported apart);
  * - the longest block: a 1 ms timer in the server process (a preloaded hook, HOOK below) reads the
  *   main thread's CPU time at each tick; the most CPU between two ticks is the longest time the
  *   event loop was held, in CPU time, so a busy machine does not inflate it;
+ * - main-thread CPU (ms) from /proc/<pid>/task/<pid>/schedstat over the request: everything the
+ *   event loop did for it (the time the thread waited for a core is reported apart);
  * - the longest event-loop delay, the server's own monitorEventLoopDelay max (10 ms resolution,
  *   read from /api/v1/metrics, which resets it): wall clock, so a busy machine inflates it;
  * - peak RSS growth over the RSS after a full collection just before (VmHWM, reset through
  *   /proc/<pid>/clear_refs), against the body's size.
+ * Before each request: a full collection, then AUGUR_BENCH_WARM small calls of the same route.
  * Each case runs AUGUR_BENCH_REPEAT times (default 3; medians printed). AUGUR_BENCH_ONLY=<text>
  * keeps the cases whose "route shape" contains the text; AUGUR_BENCH_NODE_ARGS adds flags to the
- * server's node (`--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * server's node (`--cpu-prof --cpu-prof-dir=/tmp/prof`); AUGUR_BENCH_CLI measures another build.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

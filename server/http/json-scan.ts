@@ -70,7 +70,7 @@ export interface JsonScan {
  */
 interface KeySet {
   keys: number[];
-  index?: Map<number, number>;
+  index?: Map<number, number | number[]>;
   shape: number;
 }
 
@@ -302,26 +302,32 @@ export function stringEnd(buf: Buffer, start: number): number {
 function addKey(set: KeySet, buf: Buffer, decoded: Arena, hash: number, ks: number, ke: number): string | undefined {
   const keys = set.keys;
   if (set.index) {
+    // The keys of this hash: one offset, or (after a collision, rare: the hash is seeded per process) several.
     const at = set.index.get(hash);
     if (at !== undefined) {
-      if (sameKey(buf, decoded, keys[at + 1]!, keys[at + 2]!, ks, ke)) return keyText(buf, decoded, ks, ke);
-      // A hash collision: compare with every key of that hash (rare: the hash is seeded per process).
-      for (let k = at + 3; k < keys.length; k += 3) {
-        if (keys[k] === hash && sameKey(buf, decoded, keys[k + 1]!, keys[k + 2]!, ks, ke)) return keyText(buf, decoded, ks, ke);
+      for (const k of typeof at === 'number' ? [at] : at) {
+        if (sameKey(buf, decoded, keys[k + 1]!, keys[k + 2]!, ks, ke)) return keyText(buf, decoded, ks, ke);
       }
-    } else set.index.set(hash, keys.length);
+    }
+    indexKey(set.index, hash, keys.length);
   } else {
     for (let k = 0; k < keys.length; k += 3) {
       if (keys[k] === hash && sameKey(buf, decoded, keys[k + 1]!, keys[k + 2]!, ks, ke)) return keyText(buf, decoded, ks, ke);
     }
     if (keys.length >= SMALL_OBJECT_KEYS * 3) {
       set.index = new Map();
-      for (let k = keys.length - 3; k >= 0; k -= 3) set.index.set(keys[k]!, k);
-      if (!set.index.has(hash)) set.index.set(hash, keys.length);
+      for (let k = 0; k <= keys.length; k += 3) indexKey(set.index, k < keys.length ? keys[k]! : hash, k);
     }
   }
   keys.push(hash, ks, ke);
   return undefined;
+}
+
+function indexKey(index: Map<number, number | number[]>, hash: number, at: number): void {
+  const held = index.get(hash);
+  if (held === undefined) index.set(hash, at);
+  else if (typeof held === 'number') index.set(hash, [held, at]);
+  else held.push(at);
 }
 
 /**
