@@ -37,7 +37,7 @@ import { createLogger } from '../server/logger.js';
 import { OPENAPI_FILE, ROOT } from '../server/paths.js';
 import { ROUTES } from '../server/routes/index.js';
 import { TenantAdmin } from '../server/services/tenants.js';
-import { freePort } from './lib/harness.js';
+import { embeddedBenchEnv, freePort } from './lib/harness.js';
 import { bodyWith, fit, SHAPES, type Shape } from './lib/hostile-bodies.js';
 
 /** AUGUR_BENCH_MARKS=<file>: each measured request's monotonic window (µs), to cut a server --cpu-prof to it. */
@@ -303,21 +303,11 @@ function applies(shape: Shape, routePath: string, base: Record<string, unknown>)
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'augur-bounds-'));
   const port = await freePort();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    PORT: String(port),
-    AUGUR_HOST: '127.0.0.1',
-    AUGUR_DATA_DIR: dir,
-    AUGUR_LOG_LEVEL: 'warn',
-    AUGUR_ADMIN_EMAIL: 'bench@example.com',
-    AUGUR_ADMIN_PASSWORD: 'bench-password',
-    AUGUR_SCRYPT_LOG_N: '10',
-    AUGUR_METRICS_TOKEN: METRICS_TOKEN,
-    AUGUR_RATE_LIMIT_PER_KEY: '0',
-    AUGUR_RATE_LIMIT_PER_TENANT: '0',
-    AUGUR_MAX_EVENT_LOOP_LAG_MS: '0',
-  };
-  for (const k of ['AUGUR_MAX_JSON_BYTES', 'AUGUR_MAX_JSON_VALUES', 'AUGUR_MAX_SCREENSHOT_BYTES']) if (process.env[k]) env[k] = process.env[k]!;
+  const env = embeddedBenchEnv(dir, port, METRICS_TOKEN, { AUGUR_RATE_LIMIT_PER_KEY: '0', AUGUR_RATE_LIMIT_PER_TENANT: '0', AUGUR_MAX_EVENT_LOOP_LAG_MS: '0' }, [
+    'AUGUR_MAX_JSON_BYTES',
+    'AUGUR_MAX_JSON_VALUES',
+    'AUGUR_MAX_SCREENSHOT_BYTES',
+  ]);
   const config = loadConfig(env);
   const stores = await openStores(config, createLogger('silent'));
   const admin = new TenantAdmin(stores.metadata, config);

@@ -22,7 +22,7 @@ import { loadConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
 import { TenantAdmin } from '../server/services/tenants.js';
-import { freePort } from './lib/harness.js';
+import { embeddedBenchEnv, freePort } from './lib/harness.js';
 
 const SECONDS = Number(process.env.AUGUR_BENCH_SECONDS ?? 5);
 const VICTIM_RPS = Number(process.env.AUGUR_BENCH_VICTIM_RPS ?? 20);
@@ -39,20 +39,14 @@ const pct = (xs: number[], p: number) => {
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'augur-flood-'));
   const port = await freePort();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    PORT: String(port),
-    AUGUR_HOST: '127.0.0.1',
-    AUGUR_DATA_DIR: dir,
-    AUGUR_LOG_LEVEL: 'warn',
-    AUGUR_ADMIN_EMAIL: 'bench@example.com',
-    AUGUR_ADMIN_PASSWORD: 'bench-password',
-    AUGUR_SCRYPT_LOG_N: '10',
-    AUGUR_METRICS_TOKEN: METRICS_TOKEN,
-  };
-  for (const k of ['AUGUR_RATE_LIMIT_PER_KEY', 'AUGUR_RATE_LIMIT_PER_TENANT', 'AUGUR_TENANT_MAX_IN_FLIGHT', 'AUGUR_TENANT_MAX_QUEUED', 'AUGUR_MAX_IN_FLIGHT', 'AUGUR_MAX_EVENT_LOOP_LAG_MS']) {
-    if (process.env[k]) env[k] = process.env[k]!;
-  }
+  const env = embeddedBenchEnv(dir, port, METRICS_TOKEN, {}, [
+    'AUGUR_RATE_LIMIT_PER_KEY',
+    'AUGUR_RATE_LIMIT_PER_TENANT',
+    'AUGUR_TENANT_MAX_IN_FLIGHT',
+    'AUGUR_TENANT_MAX_QUEUED',
+    'AUGUR_MAX_IN_FLIGHT',
+    'AUGUR_MAX_EVENT_LOOP_LAG_MS',
+  ]);
   const config = loadConfig(env);
   const stores = await openStores(config, createLogger('silent'));
   const admin = new TenantAdmin(stores.metadata, config);

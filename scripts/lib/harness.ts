@@ -107,3 +107,25 @@ export async function productionBenchBackends(cleanups: Array<() => Promise<unkn
     AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
   };
 }
+
+/**
+ * The environment of a compiled `augur serve` on the embedded backends under `dir`, for a benchmark:
+ * loopback on `port`, a known admin, cheap password hashing, metrics behind `metricsToken`. `extra`
+ * is added as given; each variable named in `pass` is taken from this process's environment when set.
+ */
+export function embeddedBenchEnv(dir: string, port: number, metricsToken: string, extra: Record<string, string> = {}, pass: readonly string[] = []): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    PORT: String(port),
+    AUGUR_HOST: '127.0.0.1',
+    AUGUR_DATA_DIR: dir,
+    AUGUR_LOG_LEVEL: 'warn',
+    AUGUR_ADMIN_EMAIL: 'bench@example.com',
+    AUGUR_ADMIN_PASSWORD: 'bench-password',
+    AUGUR_SCRYPT_LOG_N: '10',
+    AUGUR_METRICS_TOKEN: metricsToken,
+    ...extra,
+  };
+  for (const k of pass) if (process.env[k]) env[k] = process.env[k]!;
+  return env;
+}
