@@ -65,6 +65,8 @@ const children: ChildProcess[] = [];
 const backendChildren = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<unknown>> = [];
 const log = (s: string) => process.stderr.write(`${s}\n`);
+/** With AUGUR_BENCH_TRACE, when each measured turn starts and ends (monotonic seconds, as `perf record -k CLOCK_MONOTONIC` stamps samples). */
+const mark = (what: string) => process.env.AUGUR_BENCH_TRACE && log(`mark ${what} ${(Number(process.hrtime.bigint()) / 1e9).toFixed(3)}`);
 
 
 async function waitFor(check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
@@ -444,13 +446,17 @@ async function main(): Promise<void> {
       for (let round = 0; round < 2; round++) {
         await quiesce(pid);
         const c3 = cpu();
+        mark(`${label} via start`);
         const v = await load(viaShot, opts);
+        mark(`${label} via end`);
         add(via, v);
         if (round === 0) viaCpu = cpuUse(c3, v.n);
         // The server's background pixel work left over from the turn finishes before the direct turn.
         catchUp += await quiesce(pid);
         const c4 = cpu();
+        mark(`${label} direct start`);
         const d = await load(directShot, opts);
+        mark(`${label} direct end`);
         add(direct, d);
         if (round === 0) directCpu = cpuUse(c4, d.n);
       }

@@ -1,5 +1,4 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { MulterError } from 'multer';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { BACKEND_RETRY_AFTER_S, classifyBackendError, describeFailure } from '../services/backend-failure.js';
@@ -47,12 +46,6 @@ function toApiError(err: unknown, method: string): ApiError | undefined {
   }
   if (err instanceof ConflictError) return new ApiError('conflict', 'Already exists');
   if (err instanceof TooLargeError) return new ApiError('payload_too_large', `Upload larger than ${err.limit} bytes`);
-  if (err instanceof MulterError) {
-    if (err.code === 'LIMIT_FILE_SIZE') return new ApiError('payload_too_large', 'Screenshot too large');
-    return new ApiError('validation_failed', `Multipart form: ${err.message}`, {
-      errors: [{ loc: ['body', err.field ?? 'image'], msg: err.message, type: err.code.toLowerCase() }],
-    });
-  }
   // A store that is down or did not answer in time: the request was fine, retrying it will do.
   const failure = classifyBackendError(err);
   if (failure) return new ApiError('backend_unavailable', describeFailure(failure), { headers: { 'Retry-After': String(BACKEND_RETRY_AFTER_S) } });

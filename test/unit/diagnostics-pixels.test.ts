@@ -67,6 +67,79 @@ describe('PNG decoding for diagnostics', () => {
     expect(decodePng(rawPng(0, 10, deflateSync(Buffer.alloc(0))))).toBeUndefined();
   });
 
+  it('decodes RGB and RGBA through every PNG filter to the pixels pngjs reads', () => {
+    // Random pixels with runs and flat areas, so each filter meets carries and zero rows alike.
+    const seedImage = (w: number, h: number, seed: number): Buffer => {
+      const data = Buffer.alloc(w * h * 4);
+      let x = seed;
+      for (let i = 0; i < data.length; i++) {
+        x = (x * 1103515245 + 12345) >>> 0;
+        data[i] = i % 97 < 40 ? 200 : x >>> 24;
+      }
+      return data;
+    };
+    let compared = 0;
+    for (const colorType of [2, 6] as const) {
+      for (const filterType of [0, 1, 2, 3, 4, -1]) {
+        for (const [w, h] of [[1, 1], [3, 5], [37, 23]] as const) {
+          const src = new PNG({ width: w, height: h });
+          src.data = seedImage(w, h, w * 31 + h + filterType + colorType);
+          const file = PNG.sync.write(src, { colorType, filterType, inputHasAlpha: true });
+          const ours = decodePng(file)!;
+          const theirs = PNG.sync.read(file);
+          expect([ours.width, ours.height]).toEqual([w, h]);
+          expect(Buffer.compare(ours.data, theirs.data)).toBe(0);
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBe(36);
+  });
+
+  it('decodes the formats left to pngjs (grey, grey with alpha, palette, RGB with a transparent colour) as pngjs does', () => {
+    for (const colorType of [0, 4] as const) {
+      const src = new PNG({ width: 9, height: 7 });
+      for (let i = 0; i < src.data.length; i++) src.data[i] = (i * 37) & 255;
+      const file = PNG.sync.write(src, { colorType, inputHasAlpha: true });
+      expect(Buffer.compare(decodePng(file)!.data, PNG.sync.read(file).data)).toBe(0);
+    }
+    // Palette (colour type 3) and an RGB image with tRNS, built by hand: pngjs writes neither.
+    const rows = Buffer.from([0, 0, 1, 2, 0, 2, 1, 0]); // 3×2, filter 0, indices
+    const plte = Buffer.from([255, 0, 0, 0, 255, 0, 0, 0, 255]);
+    const ihdr = (colourType: number, w: number, h: number) => {
+      const b = Buffer.alloc(13);
+      b.writeUInt32BE(w, 0);
+      b.writeUInt32BE(h, 4);
+      b[8] = 8;
+      b[9] = colourType;
+      return b;
+    };
+    const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const palette = Buffer.concat([sig, chunk('IHDR', ihdr(3, 3, 2)), chunk('PLTE', plte), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+    const paletteOut = decodePng(palette)!;
+    expect(Buffer.compare(paletteOut.data, PNG.sync.read(palette).data)).toBe(0);
+    expect([...paletteOut.data.subarray(4, 8)]).toEqual([0, 255, 0, 255]);
+    const rgb = Buffer.from([0, 10, 20, 30, 40, 50, 60]); // 2×1 RGB
+    const keyed = Buffer.concat([sig, chunk('IHDR', ihdr(2, 2, 1)), chunk('tRNS', Buffer.from([0, 10, 0, 20, 0, 30])), chunk('IDAT', deflateSync(rgb)), chunk('IEND', Buffer.alloc(0))]);
+    const keyedOut = decodePng(keyed)!;
+    expect(Buffer.compare(keyedOut.data, PNG.sync.read(keyed).data)).toBe(0);
+    expect(keyedOut.data[3]).toBe(0); // the keyed colour is transparent
+  });
+
+  it('refuses an unknown filter type and a file without IEND', () => {
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(2, 0);
+    ihdr.writeUInt32BE(1, 4);
+    ihdr[8] = 8;
+    ihdr[9] = 6;
+    const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const body = (filter: number) => deflateSync(Buffer.from([filter, 1, 2, 3, 4, 5, 6, 7, 8]));
+    const file = (filter: number, end = true) => Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', body(filter)), ...(end ? [chunk('IEND', Buffer.alloc(0))] : [])]);
+    expect(decodePng(file(1))?.width).toBe(2);
+    expect(decodePng(file(5))).toBeUndefined();
+    expect(decodePng(file(1, false))).toBeUndefined();
+  });
+
   it('a pngjs-written 16-bit PNG decodes too (rescaled to 8 bits)', () => {
     const p = new PNG({ width: 4, height: 4, bitDepth: 16 });
     p.data.fill(128);

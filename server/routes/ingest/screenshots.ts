@@ -1,7 +1,7 @@
 import { bumpRun } from '../../services/run-versions.js';
 import type { Request } from 'express';
 import { ApiError } from '../../errors.js';
-import { pngUpload, requireMultipart, storedEtag } from '../../http/upload.js';
+import { pngUpload, requireMultipart, storedFile } from '../../http/upload.js';
 import { route, RUN_ID } from '../../http/route.js';
 import type { ScreenshotKind } from '../../services/bundle.js';
 import { relative, runTarget, startRunStamp, type RunWrite } from '../../services/ingest.js';
@@ -56,7 +56,7 @@ export const screenshotRoutes = [
     ],
     handler: async (req, res, ctx) => {
       const { target } = uploadOf(req);
-      const file = req.file;
+      const file = storedFile(req);
       if (!file) {
         throw new ApiError('validation_failed', 'Multipart form has no file part named "image" (send -F "image=@shot.png;type=image/png")', {
           errors: [{ loc: ['body', 'image'], msg: 'field required', type: 'missing' }],
@@ -66,11 +66,9 @@ export const screenshotRoutes = [
       ctx.runIndex.touch({ tenant_id: target.auth.tenant.id, run_id: target.runId, seen_at: ctx.now() });
       const kind = kindOf(req);
       if (kind !== 'target') {
-        const etag = storedEtag(file);
-        const stored = etag ? { kind, info: { key: file.path, size: file.size, etag, lastModified: new Date(ctx.now()) } } : undefined;
+        const stored = file.etag ? { kind, info: { key: file.path, size: file.size, etag: file.etag, lastModified: new Date(ctx.now()) } } : undefined;
         diagnosticsFor(ctx).screenshotStored(target.keys, stepOf(req), stored);
       }
-      // The storage engine reports the key it wrote as the file's path.
       sendJson(res, { ok: true, run_id: target.runId, file: relative(target.keys, file.path), bytes: file.size });
     },
   }),

@@ -1,6 +1,6 @@
-import { inflateSync } from 'node:zlib';
 import pixelmatch from 'pixelmatch';
 import { PNG } from 'pngjs';
+import { inflateImageData, readChunks, toRgba, unfilter } from './png-decode.js';
 
 /**
  * Screenshot pixels for the diagnostics: a guarded PNG decode, the pre/post comparison and the
@@ -11,7 +11,7 @@ import { PNG } from 'pngjs';
  * memory: the IHDR's declared size is checked before anything is inflated, interlaced images are
  * refused (pngjs inflates those without a bound), the image data must inflate to exactly the size
  * the header declares (inflated with that as the output bound, so a decompression bomb stops
- * there; pngjs would pad a short stream with blank rows), and pngjs checks every chunk's CRC.
+ * there; pngjs would pad a short stream with blank rows), and every chunk's CRC is checked.
  */
 
 /** Largest side and pixel count decoded: 4096 × 4096 = 16 Mpx (64 MiB of RGBA). */
@@ -67,34 +67,31 @@ export function refuseReason(buf: Buffer): string | undefined {
 
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
-/** Whether the IDAT stream inflates to exactly the declared image size (bounded by it). */
-export function imageDataComplete(buf: Buffer, h: PngHeader): boolean {
-  const channels = CHANNELS[h.colorType];
-  if (!channels || ![1, 2, 4, 8, 16].includes(h.bitDepth)) return false;
-  const expected = (Math.ceil((h.width * channels * h.bitDepth) / 8) + 1) * h.height;
-  const parts: Buffer[] = [];
-  for (let at = 8; at + 12 <= buf.length; ) {
-    const len = buf.readUInt32BE(at);
-    const type = buf.toString('latin1', at + 4, at + 8);
-    if (at + 12 + len > buf.length) return false;
-    if (type === 'IDAT') parts.push(buf.subarray(at + 8, at + 8 + len));
-    if (type === 'IEND') break;
-    at += 12 + len;
-  }
-  if (!parts.length) return false;
-  try {
-    return inflateSync(Buffer.concat(parts), { maxOutputLength: expected }).length === expected;
-  } catch {
-    return false;
-  }
-}
+const expectedBytes = (h: PngHeader, channels: number) => (Math.ceil((h.width * channels * h.bitDepth) / 8) + 1) * h.height;
 
-/** RGBA pixels of a PNG within the caps; undefined for anything malformed, hostile or too large. */
+/**
+ * RGBA pixels of a PNG within the caps; undefined for anything malformed, hostile or too large.
+ * 8-bit RGB and RGBA (what screenshots are) decode on Node's zlib (png-decode.ts); other formats,
+ * once their CRCs and data size are checked the same way, through pngjs.
+ */
 export function decodePng(buf: Buffer): Image | undefined {
   if (refuseReason(buf) !== undefined) return undefined;
-  if (!imageDataComplete(buf, pngHeader(buf)!)) return undefined;
+  const h = pngHeader(buf)!;
+  const channels = CHANNELS[h.colorType];
+  if (!channels || ![1, 2, 4, 8, 16].includes(h.bitDepth)) return undefined;
+  const chunks = readChunks(buf);
+  if (!chunks) return undefined;
+  const raw = inflateImageData(chunks, expectedBytes(h, channels));
+  if (!raw) return undefined;
+  const fast = h.bitDepth === 8 && (h.colorType === 6 || (h.colorType === 2 && !chunks.types.has('tRNS')));
+  if (fast) {
+    const bpp = channels as 3 | 4;
+    if (!unfilter(raw, h.width * bpp, h.height, bpp)) return undefined;
+    return { width: h.width, height: h.height, data: toRgba(raw, h.width, h.height, bpp) };
+  }
   try {
-    const png = PNG.sync.read(buf, { checkCRC: true });
+    // CRCs were checked above; pngjs inflates again (these formats are rare for screenshots).
+    const png = PNG.sync.read(buf, { checkCRC: false });
     if (png.width * png.height * 4 !== png.data.length) return undefined;
     return { width: png.width, height: png.height, data: png.data };
   } catch {
