@@ -5,7 +5,7 @@ import type { Logger } from './logger.js';
 import { Validator } from './http/validator.js';
 import { Appender } from './services/appends.js';
 import { CommandHub } from './services/commands.js';
-import { closeDiagnostics } from './services/diagnostics/findings.js';
+import { closeDiagnostics, pixelBacklog } from './services/diagnostics/findings.js';
 import { DsnCache } from './services/dsn-cache.js';
 import { Metrics } from './services/metrics.js';
 import { instrumentStores } from './services/store-metrics.js';
@@ -85,8 +85,13 @@ export async function closeStores(stores: Stores): Promise<void> {
 export async function createContext(config: Config, logger: Logger, openedStores: Stores, now: () => number = Date.now, gc?: Gc): Promise<AppContext> {
   // One registry per context (several apps share a test process). Held polls are read at scrape time.
   let commands: CommandHub | undefined;
+  let built: AppContext | undefined;
   const tenantSlots = new TenantSlots({ maxInFlight: config.tenantMaxInFlight, maxQueued: config.tenantMaxQueued });
-  const metrics = new Metrics({ heldPolls: () => commands?.heldPolls ?? 0, queuedIngest: () => tenantSlots.queued });
+  const metrics = new Metrics({
+    heldPolls: () => commands?.heldPolls ?? 0,
+    queuedIngest: () => tenantSlots.queued,
+    pixelBacklog: () => (built ? pixelBacklog(built) : 0),
+  });
   // Every store call is timed at this boundary, whatever its driver: one generic wrapper per port.
   const stores = instrumentStores(openedStores, metrics, callerFault);
   const dsnCache = new DsnCache(stores.metadata, stores.bus, logger, now, undefined, { hit: metrics.dsnHit, miss: metrics.dsnMiss });
@@ -98,7 +103,7 @@ export async function createContext(config: Config, logger: Logger, openedStores
   housekeeping.start();
   commands = new CommandHub(stores.metadata, stores.bus, logger, { holdMs: config.commandsHoldMs, recheckMs: config.commandsRecheckMs });
   await commands.start();
-  return {
+  built = {
     config,
     stores,
     logger,
@@ -117,6 +122,7 @@ export async function createContext(config: Config, logger: Logger, openedStores
     tenantSlots,
     now,
   };
+  return built;
 }
 
 /** Store refusals the caller caused (not counted as backend errors): a unique conflict, an upload over its limit, an upload refused for its content (a non-PNG). */

@@ -95,6 +95,8 @@ export interface MetricsSources {
   heldPolls: () => number;
   /** Ingest requests waiting for their tenant's slot right now (TenantSlots.queued). */
   queuedIngest?: () => number;
+  /** Screenshot steps whose background pixel work waits or runs right now (PixelJobs.backlog). */
+  pixelBacklog?: () => number;
 }
 
 export class Metrics {
@@ -196,6 +198,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.queuedIngest?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'augur_pixel_work_backlog',
+      help: 'Screenshot steps whose background pixel work (frame hashes, pre/post comparison) waits or runs on this replica right now; it waits while uploads are in progress.',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.pixelBacklog?.() ?? 0);
       },
     });
     // Process and Node metrics (CPU, memory, handles, GC, nodejs_eventloop_lag_* among them).

@@ -150,6 +150,7 @@ describe.each(PROFILES)('GET /api/v1/metrics on %s backends', (profile) => {
       'augur_active_long_polls',
       'augur_active_uploads',
       'augur_ingest_queued',
+      'augur_pixel_work_backlog',
       'process_cpu_user_seconds_total',
       'process_resident_memory_bytes',
       'nodejs_eventloop_lag_seconds',

@@ -328,6 +328,68 @@ describe('fresh frames (uploads kept for the pixel work that follows)', () => {
   });
 });
 
+describe('a backlog of deferred pixel work', () => {
+  it('drains one step after another once the replica is quiet, not one step per poll', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const path = await import('node:path');
+    const { createObjectStore } = await import('../../storage/objects/index.js');
+    const { PixelJobs, DEFERRED_POLL_MS } = await import('../../server/services/diagnostics/pixel-jobs.js');
+    const { BundleKeys } = await import('../../server/services/bundle.js');
+    const { createLogger } = await import('../../server/logger.js');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'augur-backlog-'));
+    const objects = await createObjectStore({ driver: 'fs', root: dir });
+    const jobs = new PixelJobs(objects, createLogger('silent'));
+    // A real pause (setInterval is not faked below): lets the worker thread answer.
+    const realPause = () => new Promise<void>((r) => { const t = setInterval(() => { clearInterval(t); r(); }, 5); });
+    try {
+      const keys = new BundleKeys('0b5e3c1a-1d2e-4f50-8a6b-7c8d9e0f1a2b', 'run_backlog');
+      const infos = [];
+      for (let step = 0; step < 3; step++) {
+        const key = keys.screenshot(step, 'post');
+        await objects.put(key, png(frame(24 + step, 16)), { contentType: 'image/png' });
+        infos.push((await objects.head(key))!);
+      }
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const upload = jobs.fresh.capture(1000);
+      infos.forEach((info, step) => jobs.screenshotStored(keys, step, { kind: 'post', info }));
+      expect(jobs.backlog).toBe(3);
+      upload.drop();
+      await vi.advanceTimersByTimeAsync(DEFERRED_POLL_MS + 1); // the poll that finds the replica quiet
+      let waited = 0; // fake milliseconds after it
+      for (; jobs.backlog > 0 && waited < DEFERRED_POLL_MS; waited++) {
+        await realPause();
+        await vi.advanceTimersByTimeAsync(1);
+      }
+      expect(jobs.backlog).toBe(0);
+      expect(waited).toBeLessThan(DEFERRED_POLL_MS); // one poll at 250 ms per step would need 500 ms more
+      expect(jobs.computed).toBe(3);
+    } finally {
+      vi.useRealTimers();
+      await jobs.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('fresh frame slots lent for read-backs', () => {
+  it('lends a free slot for a frame that fits, refuses overflow and gives the slot back', async () => {
+    const { FreshFrames } = await import('../../server/services/diagnostics/fresh-frames.js');
+    const fresh = new FreshFrames(1, 8);
+    expect(fresh.borrow(9)).toBeUndefined(); // larger than a slot
+    const slot = fresh.borrow(6)!;
+    expect(fresh.busy).toBe(1);
+    expect(fresh.borrow(1)).toBeUndefined(); // none free
+    expect(slot.write(Uint8Array.from([1, 2, 3]))).toBe(true);
+    expect(slot.write(Uint8Array.from([4, 5]))).toBe(true);
+    expect([...slot.bytes()]).toEqual([1, 2, 3, 4, 5]);
+    expect(slot.write(new Uint8Array(4))).toBe(false); // past the slot's 8 bytes
+    slot.release();
+    slot.release();
+    expect(fresh.busy).toBe(0);
+    expect(fresh.borrow(8)).toBeDefined();
+  });
+});
+
 describe('pixel work for a frame not kept from its upload', () => {
   it('waits while an upload is in progress, then reads the frame back and works it out', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs');
@@ -344,10 +406,12 @@ describe('pixel work for a frame not kept from its upload', () => {
       const key = keys.screenshot(0, 'post');
       await objects.put(key, png(frame(32, 20)), { contentType: 'image/png' });
       const info = (await objects.head(key))!;
+      const wholeReads = vi.spyOn(objects, 'getBuffer');
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
       const upload = jobs.fresh.capture(1000); // another upload, in progress
       jobs.screenshotStored(keys, 0, { kind: 'post', info }); // this frame was not kept
       expect(jobs.deferredSteps).toBe(1);
+      expect(jobs.backlog).toBe(1);
       await vi.advanceTimersByTimeAsync(DEFERRED_POLL_MS * 4);
       expect(jobs.deferredSteps).toBe(1); // still waiting: an upload is in progress
       expect(jobs.computed).toBe(0);
@@ -358,6 +422,10 @@ describe('pixel work for a frame not kept from its upload', () => {
       await jobs.idle();
       expect(jobs.computed).toBe(1);
       expect(jobs.readBack).toBe(1);
+      // Read back into a free slot of shared memory (no buffer of its own), which is free again after.
+      expect(wholeReads).not.toHaveBeenCalled();
+      expect(jobs.fresh.busy).toBe(0);
+      expect(jobs.backlog).toBe(0);
       expect((await jobs.forStep(keys, 0, await jobs.headShots(keys, 0)))?.post?.width).toBe(32);
     } finally {
       vi.useRealTimers();

@@ -286,6 +286,9 @@ export async function closeDiagnostics(ctx: AppContext): Promise<void> {
 }
 
 /** The process's Diagnostics for this context (one per app, like the trace view). */
+/** Steps whose background pixel work waits or runs on this replica (0 before any screenshot). */
+export const pixelBacklog = (ctx: AppContext): number => instances.get(ctx)?.pixels.backlog ?? 0;
+
 export function diagnosticsFor(ctx: AppContext): Diagnostics {
   let d = instances.get(ctx);
   if (!d) instances.set(ctx, (d = new Diagnostics(ctx)));

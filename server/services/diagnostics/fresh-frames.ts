@@ -135,6 +135,39 @@ export class FreshFrames {
     };
   }
 
+  /**
+   * A free slot lent for a stored frame of `size` bytes read back from the store: its chunks are
+   * copied in with `write` (false once they would overflow it) and `bytes()` is the frame. The read
+   * then allocates nothing that outlives it: a fresh buffer per frame, held while the worker
+   * decodes it, left the young generation and cost the main heap full collections. Undefined when
+   * the frame is larger than a slot or none is free.
+   */
+  borrow(size: number): { write(chunk: Uint8Array): boolean; bytes(): Uint8Array; release(): void } | undefined {
+    if (!Number.isSafeInteger(size) || size <= 0 || size > this.slotBytes) return undefined;
+    const slot = this.freeSlot();
+    if (!slot) return undefined;
+    slot.state = 'lent';
+    slot.length = 0;
+    const memory = (slot.memory ??= new SharedArrayBuffer(this.slotBytes));
+    const view = new Uint8Array(memory);
+    let lent = true;
+    return {
+      write: (chunk) => {
+        if (slot.length + chunk.length > this.slotBytes) return false;
+        view.set(chunk, slot.length);
+        slot.length += chunk.length;
+        return true;
+      },
+      bytes: () => new Uint8Array(memory, 0, slot.length),
+      release: () => {
+        if (!lent) return;
+        lent = false;
+        slot.state = 'free';
+        slot.id = undefined;
+      },
+    };
+  }
+
   /** A free slot, one already made first (its pages are resident); undefined when none is free. */
   private freeSlot(): Slot | undefined {
     return this.slots.find((s) => s.state === 'free' && s.memory) ?? this.slots.find((s) => s.state === 'free');

@@ -157,7 +157,7 @@ export class PixelJobs {
     this.runChains.set(keys.prefix, next);
     void next.then(() => {
       if (this.runChains.get(keys.prefix) === next) this.runChains.delete(keys.prefix);
-      this.scheduleDeferred();
+      this.scheduleDeferred(false, true);
     });
   }
 
@@ -167,8 +167,12 @@ export class PixelJobs {
     this.scheduleDeferred();
   }
 
-  /** Starts one deferred step when nothing else is going on: no upload in progress, no step in work. */
-  private scheduleDeferred(force = false): void {
+  /**
+   * Starts one deferred step when nothing else is going on: no upload in progress, no step in work.
+   * `next`: a step just finished; while the replica stays quiet the next one starts at once, so a
+   * backlog drains at the worker's pace rather than one step per poll.
+   */
+  private scheduleDeferred(force = false, next = false): void {
     if (this.closed || this.deferredTimer || !this.deferred.size) return;
     const start = () => {
       this.deferredTimer = undefined;
@@ -181,8 +185,14 @@ export class PixelJobs {
       this.queue(id, job.keys, job.step, job.known);
     };
     if (force) return start();
-    this.deferredTimer = setTimeout(start, DEFERRED_POLL_MS);
+    const quiet = next && this.fresh.uploading === 0 && this.runChains.size === 0;
+    this.deferredTimer = setTimeout(start, quiet ? 0 : DEFERRED_POLL_MS);
     this.deferredTimer.unref();
+  }
+
+  /** Steps waiting for their background work (deferred ones included) or being worked on: 0 when idle. */
+  get backlog(): number {
+    return this.pending.size + this.deferred.size + this.runChains.size;
   }
 
   /** Steps deferred until the replica is quiet (tests). */
@@ -329,8 +339,26 @@ export class PixelJobs {
       return { id, buf: fresh.buf };
     }
     this.readBack++;
-    const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
-    return { id, ...(buf ? { buf } : {}) };
+    const slot = this.fresh.borrow(info.size);
+    if (!slot) {
+      const buf = await this.objects.getBuffer(info.key).catch(() => undefined);
+      return { id, ...(buf ? { buf } : {}) };
+    }
+    lent.push(slot.release);
+    return (await this.readInto(info.key, slot)) ? { id, buf: slot.bytes() } : { id };
+  }
+
+  /** Streams a stored object into a borrowed slot; false when it could not be read whole. */
+  private async readInto(key: string, slot: { write(chunk: Uint8Array): boolean }): Promise<boolean> {
+    try {
+      const got = await this.objects.get(key);
+      if (!got) return false;
+      // Leaving the loop early destroys the body stream.
+      for await (const chunk of got.body as AsyncIterable<Buffer>) if (!slot.write(chunk)) return false;
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async close(): Promise<void> {
