@@ -311,7 +311,7 @@ describe.each(PROFILES)('ingest on %s backends', (profile) => {
       const withFields = (fields: Array<[string, string]>, extraFile = false) => {
         const form = pngForm(makePng(7, 7));
         for (const [k, v] of fields) form.append(k, v);
-        if (extraFile) form.append('image', new Blob([makePng(8, 8)], { type: 'image/png' }), 'second.png');
+        if (extraFile) form.append('image', new Blob([new Uint8Array(makePng(8, 8))], { type: 'image/png' }), 'second.png');
         return form;
       };
       const cases: Array<[FormData, string]> = [
