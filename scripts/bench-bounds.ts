@@ -6,7 +6,7 @@
  * AUGUR_MAX_JSON_VALUES itself (rate limits and the overload guard off, so nothing is shed). Every
  * JSON ingest route of the route table, with its OpenAPI example as the base body, gets each
  * hostile shape of scripts/lib/hostile-bodies.ts sized to the limits (and a few gzip bodies that
- * inflate to the byte limit); the screenshot route gets multipart bodies at multer's limits. For
+ * inflate to the byte limit); the screenshot route gets multipart bodies at the form's limits (FORM_LIMITS). For
  * each request, measured on the server process:
  * - the longest block: a 1 ms timer in the server process (a preloaded hook, HOOK below) reads the
  *   main thread's CPU time at each tick; the most CPU between two ticks is the longest time the
