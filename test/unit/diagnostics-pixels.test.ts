@@ -328,21 +328,39 @@ describe('fresh frames (uploads kept for the pixel work that follows)', () => {
   });
 });
 
+/** PixelJobs over a file store in a temp folder, for one test body (fake timers undone, everything closed after). */
+async function withDeferredJobs(
+  run: string,
+  body: (t: {
+    jobs: import('../../server/services/diagnostics/pixel-jobs.js').PixelJobs;
+    objects: import('../../storage/objects/index.js').ObjectStore;
+    keys: import('../../server/services/bundle.js').BundleKeys;
+    DEFERRED_POLL_MS: number;
+  }) => Promise<void>,
+): Promise<void> {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const path = await import('node:path');
+  const { createObjectStore } = await import('../../storage/objects/index.js');
+  const { PixelJobs, DEFERRED_POLL_MS } = await import('../../server/services/diagnostics/pixel-jobs.js');
+  const { BundleKeys } = await import('../../server/services/bundle.js');
+  const { createLogger } = await import('../../server/logger.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'augur-deferred-'));
+  const objects = await createObjectStore({ driver: 'fs', root: dir });
+  const jobs = new PixelJobs(objects, createLogger('silent'));
+  try {
+    await body({ jobs, objects, keys: new BundleKeys('0b5e3c1a-1d2e-4f50-8a6b-7c8d9e0f1a2b', run), DEFERRED_POLL_MS });
+  } finally {
+    vi.useRealTimers();
+    await jobs.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('a backlog of deferred pixel work', () => {
   it('drains one step after another once the replica is quiet, not one step per poll', async () => {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const path = await import('node:path');
-    const { createObjectStore } = await import('../../storage/objects/index.js');
-    const { PixelJobs, DEFERRED_POLL_MS } = await import('../../server/services/diagnostics/pixel-jobs.js');
-    const { BundleKeys } = await import('../../server/services/bundle.js');
-    const { createLogger } = await import('../../server/logger.js');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'augur-backlog-'));
-    const objects = await createObjectStore({ driver: 'fs', root: dir });
-    const jobs = new PixelJobs(objects, createLogger('silent'));
-    // A real pause (setInterval is not faked below): lets the worker thread answer.
-    const realPause = () => new Promise<void>((r) => { const t = setInterval(() => { clearInterval(t); r(); }, 5); });
-    try {
-      const keys = new BundleKeys('0b5e3c1a-1d2e-4f50-8a6b-7c8d9e0f1a2b', 'run_backlog');
+    await withDeferredJobs('run_backlog', async ({ jobs, objects, keys, DEFERRED_POLL_MS }) => {
+      // A real pause (setInterval is not faked below): lets the worker thread answer.
+      const realPause = () => new Promise<void>((r) => { const t = setInterval(() => { clearInterval(t); r(); }, 5); });
       const infos = [];
       for (let step = 0; step < 3; step++) {
         const key = keys.screenshot(step, 'post');
@@ -363,11 +381,7 @@ describe('a backlog of deferred pixel work', () => {
       expect(jobs.backlog).toBe(0);
       expect(waited).toBeLessThan(DEFERRED_POLL_MS); // one poll at 250 ms per step would need 500 ms more
       expect(jobs.computed).toBe(3);
-    } finally {
-      vi.useRealTimers();
-      await jobs.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -392,17 +406,7 @@ describe('fresh frame slots lent for read-backs', () => {
 
 describe('pixel work for a frame not kept from its upload', () => {
   it('waits while an upload is in progress, then reads the frame back and works it out', async () => {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const path = await import('node:path');
-    const { createObjectStore } = await import('../../storage/objects/index.js');
-    const { PixelJobs, DEFERRED_POLL_MS } = await import('../../server/services/diagnostics/pixel-jobs.js');
-    const { BundleKeys } = await import('../../server/services/bundle.js');
-    const { createLogger } = await import('../../server/logger.js');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'augur-deferred-'));
-    const objects = await createObjectStore({ driver: 'fs', root: dir });
-    const jobs = new PixelJobs(objects, createLogger('silent'));
-    try {
-      const keys = new BundleKeys('0b5e3c1a-1d2e-4f50-8a6b-7c8d9e0f1a2b', 'run_deferred');
+    await withDeferredJobs('run_deferred', async ({ jobs, objects, keys, DEFERRED_POLL_MS }) => {
       const key = keys.screenshot(0, 'post');
       await objects.put(key, png(frame(32, 20)), { contentType: 'image/png' });
       const info = (await objects.head(key))!;
@@ -427,10 +431,6 @@ describe('pixel work for a frame not kept from its upload', () => {
       expect(jobs.fresh.busy).toBe(0);
       expect(jobs.backlog).toBe(0);
       expect((await jobs.forStep(keys, 0, await jobs.headShots(keys, 0)))?.post?.width).toBe(32);
-    } finally {
-      vi.useRealTimers();
-      await jobs.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
