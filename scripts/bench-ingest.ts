@@ -28,7 +28,11 @@
  * AUGUR_TEST_REDIS_URL (use this Redis instead of a private redis-server), AUGUR_BENCH_SECONDS (per phase, default 6),
  * AUGUR_BENCH_ONLY (comma-separated subset of rss,step,shot,cpu), AUGUR_BENCH_FS_DIR (the one place for the file
  * store of part 5), AUGUR_BENCH_NODE_ARGS (node flags for the servers, e.g. --cpu-prof to profile them),
- * AUGUR_BENCH_TRACE (set: the servers' stdout comes through, for flags such as --trace-gc).
+ * AUGUR_BENCH_TRACE (set: the servers' stdout comes through, for flags such as --trace-gc, and each
+ * screenshot turn's start and end are printed in monotonic seconds, the clock of
+ * `perf record -k CLOCK_MONOTONIC`, so `perf report --time a,b` shows one turn).
+ * Between screenshot turns the benchmark waits until the server's augur_pixel_work_backlog is 0 and
+ * its CPU is quiet: the pixel work a turn deferred must not run in the next one.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
