@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { readAll } from './read-all.js';
 import { LeanS3 } from './s3-lean.js';
@@ -49,14 +49,13 @@ export class S3ObjectStore implements ObjectStore {
   /**
    * A stream in parts of STREAM_PART_BYTES, copied as it arrives into one part buffer that every
    * part of the upload reuses, taken from a small pool kept by the store. Nothing more is read while
-   * a part uploads (the next chunk is pulled only then, so the socket's own flow control holds the
+   * a part uploads (the stream is paused, so the socket's own flow control holds the
    * client back): an upload holds one part in memory whatever its size, and each arriving chunk is
    * garbage at once, while it is young and cheap to collect (held until its part was sent, the
    * chunks of a 5 MB screenshot outlived young collections and cost full ones). A body of at most
    * one part is one PutObject; a longer one is a multipart upload.
    */
-  private async putStream(key: string, Key: string, body: AsyncIterable<Buffer>, meta: PutMeta): Promise<PutResult> {
-    const it = body[Symbol.asyncIterator]();
+  private putStream(key: string, Key: string, body: Readable, meta: PutMeta): Promise<PutResult> {
     const part = this.idleParts.pop() ?? Buffer.allocUnsafeSlow(STREAM_PART_BYTES);
     let pending = 0;
     let size = 0;
@@ -67,33 +66,72 @@ export class S3ObjectStore implements ObjectStore {
       etags.push(await this.s3.uploadPart(Key, uploadId, etags.length + 1, part.subarray(0, pending)));
       pending = 0;
     };
-    try {
-      for (let r = await it.next(); !r.done; r = await it.next()) {
-        const chunk = r.value;
-        size += chunk.length;
-        if (meta.maxBytes !== undefined && size > meta.maxBytes) throw new TooLargeError(meta.maxBytes);
-        for (let off = 0; off < chunk.length; ) {
-          // A full part goes only once more bytes follow: a body of exactly one part stays one PutObject.
-          if (pending === STREAM_PART_BYTES) await sendPart();
+    // Read with 'data' events rather than an async iterator: behind the PNG check's Transform, the
+    // iterator's promise and 'readable' round per chunk cost more than copying the chunk did.
+    return new Promise<PutResult>((resolve, reject) => {
+      let settled = false;
+      /** The part upload in progress, and the copy after it. */
+      let sending: Promise<void> | undefined;
+      const fail = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        body.off('data', onData);
+        body.destroy(); // a stream read no further is destroyed, as for-await does
+        // The part is dropped, not pooled: a request that failed mid-send may still hold it.
+        const aborted = uploadId !== undefined ? this.s3.abortMultipart(Key, uploadId).catch(() => undefined) : Promise.resolve();
+        void aborted.then(() => reject(err));
+      };
+      /**
+       * Copies `chunk` from `off` on; true once it is all in the part. A full part goes only once
+       * more bytes follow (a body of exactly one part stays one PutObject); while it uploads nothing
+       * more is read (the socket's flow control holds the client back), and the rest of the chunk
+       * is copied after it (false).
+       */
+      const copy = (chunk: Buffer, off: number): boolean => {
+        while (off < chunk.length) {
+          if (pending === STREAM_PART_BYTES) {
+            body.pause();
+            sending = sendPart().then(() => {
+              if (!settled && copy(chunk, off)) body.resume();
+            });
+            sending.catch(fail);
+            return false;
+          }
           const n = chunk.copy(part, pending, off);
           pending += n;
           off += n;
         }
-      }
-      let etag: string;
-      if (uploadId === undefined) etag = await this.s3.put(Key, part.subarray(0, pending), meta.contentType);
-      else {
-        await sendPart();
-        etag = await this.s3.completeMultipart(Key, uploadId, etags);
-      }
-      if (this.idleParts.length < IDLE_PARTS) this.idleParts.push(part);
-      return { key, size, etag };
-    } catch (err) {
-      // The part is dropped, not pooled: a request that failed mid-send may still hold it.
-      if (uploadId !== undefined) await this.s3.abortMultipart(Key, uploadId).catch(() => undefined);
-      await it.return?.(); // as for-await does: a stream read no further is destroyed
-      throw err;
-    }
+        return true;
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (meta.maxBytes !== undefined && size > meta.maxBytes) return fail(new TooLargeError(meta.maxBytes));
+        copy(chunk, 0);
+      };
+      const finish = async () => {
+        // The stream may end while its last part uploads: the rest of that chunk goes in first.
+        for (let s = sending; s; s = s === sending ? undefined : sending) await s;
+        let etag: string;
+        if (uploadId === undefined) etag = await this.s3.put(Key, part.subarray(0, pending), meta.contentType);
+        else {
+          await sendPart();
+          etag = await this.s3.completeMultipart(Key, uploadId, etags);
+        }
+        return etag;
+      };
+      body.on('data', onData);
+      // finished() reports an error, or a stream closed before its end, as the error it is.
+      finished(body, (err) => {
+        if (err) return fail(err);
+        if (settled) return;
+        finish().then((etag) => {
+          if (settled) return;
+          settled = true;
+          if (this.idleParts.length < IDLE_PARTS) this.idleParts.push(part);
+          resolve({ key, size, etag });
+        }, fail);
+      });
+    });
   }
 
   /**
