@@ -263,6 +263,7 @@ export function pngUpload(opts: PngStorageOptions): RequestHandler {
       stored.then(
         (info) => {
           storedFiles.set(req, info);
+          stopPart = undefined; // stored: a later close of the request has nothing to stop
           pending--;
           settle();
         },
