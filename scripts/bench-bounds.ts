@@ -30,14 +30,12 @@ import { gzipSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { Pool } from 'undici';
 import { parse } from 'yaml';
-import { closeStores, openStores } from '../server/bootstrap.js';
 import { loadConfig } from '../server/config.js';
 import { scanJson } from '../server/http/json-scan.js';
-import { createLogger } from '../server/logger.js';
 import { OPENAPI_FILE, ROOT } from '../server/paths.js';
 import { ROUTES } from '../server/routes/index.js';
-import { TenantAdmin } from '../server/services/tenants.js';
 import { embeddedBenchEnv, freePort } from './lib/harness.js';
+import { mintKeys } from './lib/bench-tenants.js';
 import { bodyWith, fit, SHAPES, type Shape } from './lib/hostile-bodies.js';
 
 /** AUGUR_BENCH_MARKS=<file>: each measured request's monotonic window (µs), to cut a server --cpu-prof to it. */
@@ -309,11 +307,7 @@ async function main(): Promise<void> {
     'AUGUR_MAX_SCREENSHOT_BYTES',
   ]);
   const config = loadConfig(env);
-  const stores = await openStores(config, createLogger('silent'));
-  const admin = new TenantAdmin(stores.metadata, config);
-  const tenant = await admin.createTenant('bounds', { modelio: true });
-  const key = (await admin.issueDsn(tenant.id, 'bounds')).api_key;
-  await closeStores(stores);
+  const [key] = await mintKeys(env, ['bounds'], { modelio: true });
 
   const cases = buildCases(config.maxJsonBytes, config.maxJsonValues, config.maxScreenshotBytes);
   let child: ChildProcess | undefined;

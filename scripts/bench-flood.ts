@@ -17,12 +17,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
-import { closeStores, openStores } from '../server/bootstrap.js';
 import { loadConfig } from '../server/config.js';
-import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
-import { TenantAdmin } from '../server/services/tenants.js';
 import { embeddedBenchEnv, freePort } from './lib/harness.js';
+import { mintKeys } from './lib/bench-tenants.js';
 
 const SECONDS = Number(process.env.AUGUR_BENCH_SECONDS ?? 5);
 const VICTIM_RPS = Number(process.env.AUGUR_BENCH_VICTIM_RPS ?? 20);
@@ -48,12 +46,7 @@ async function main(): Promise<void> {
     'AUGUR_MAX_EVENT_LOOP_LAG_MS',
   ]);
   const config = loadConfig(env);
-  const stores = await openStores(config, createLogger('silent'));
-  const admin = new TenantAdmin(stores.metadata, config);
-  const mint = async (slug: string) => (await admin.issueDsn((await admin.createTenant(slug)).id, slug)).api_key;
-  const victimKey = await mint('victim');
-  const floodKey = await mint('flood');
-  await closeStores(stores);
+  const [victimKey, floodKey] = await mintKeys(env, ['victim', 'flood']);
 
   let child: ChildProcess | undefined;
   try {

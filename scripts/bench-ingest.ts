@@ -47,12 +47,9 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { closeStores, openStores } from '../server/bootstrap.js';
-import { loadConfig } from '../server/config.js';
-import { createLogger } from '../server/logger.js';
 import { ROOT } from '../server/paths.js';
-import { TenantAdmin } from '../server/services/tenants.js';
 import { deleteRedisPrefix, freePort, pngChunk, TEST_PG_URL, TEST_REDIS_URL } from './lib/harness.js';
+import { mintKeys } from './lib/bench-tenants.js';
 import { LeanS3 } from '../storage/objects/s3-lean.js';
 
 const CLI = path.join(ROOT, 'dist', 'scripts', 'augur.js');
@@ -279,15 +276,7 @@ async function main(): Promise<void> {
     AUGUR_MAX_IN_FLIGHT: '0',
     AUGUR_MAX_EVENT_LOOP_LAG_MS: '0',
   };
-  const mintKey = async (e: Record<string, string>): Promise<string> => {
-    const config = loadConfig(e);
-    const stores = await openStores(config, createLogger('silent'));
-    const admin = new TenantAdmin(stores.metadata, config);
-    const t = await admin.createTenant(`bench-${randomBytes(3).toString('hex')}`);
-    const key = (await admin.issueDsn(t.id, 'bench')).api_key;
-    await closeStores(stores);
-    return key;
-  };
+  const mintKey = async (e: Record<string, string>): Promise<string> => (await mintKeys(e, [`bench-${randomBytes(3).toString('hex')}`]))[0]!;
   const key = await mintKey(env);
   const server = await startServer(env);
   const pid = server.child.pid!;

@@ -114,17 +114,17 @@ export const storedFile = (req: Request): StoredFile | undefined => storedFiles.
  * (the form failed elsewhere): the put then fails and stores nothing.
  */
 function storeImage(req: Request, file: Readable, mimetype: string, opts: PngStorageOptions): { stored: Promise<StoredFile>; stop: (err: Error) => void } {
-  if (mimetype !== 'image/png') {
+  // Refused before a byte is stored: the part is read and dropped.
+  const refused = (err: unknown) => {
     file.resume();
-    const err = new ApiError('unsupported_media_type', `Screenshot rejected: the image part is ${mimetype}, expected image/png`);
     return { stored: Promise.reject(err), stop: () => undefined };
-  }
+  };
+  if (mimetype !== 'image/png') return refused(new ApiError('unsupported_media_type', `Screenshot rejected: the image part is ${mimetype}, expected image/png`));
   let key: string;
   try {
     key = opts.key(req);
   } catch (err) {
-    file.resume();
-    return { stored: Promise.reject(err), stop: () => undefined };
+    return refused(err);
   }
   let clientFault = false;
   const capture = opts.capture?.(req);

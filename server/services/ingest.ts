@@ -132,6 +132,15 @@ export function verbatimJson(req: Request): Buffer {
   return req.rawBody ?? Buffer.from(JSON.stringify(req.body));
 }
 
+/**
+ * A JSON value as one line of a JSON-lines file: `sent`, its bytes as the client sent them, when
+ * they are one line; else `value` (what they parse to) re-serialised. Re-serialising 16 MiB held
+ * the event loop 60–100 ms; the bytes as sent cost a copy.
+ */
+export function jsonLine(sent: Buffer | undefined, value: unknown): Buffer {
+  return sent && !sent.includes(0x0a) && !sent.includes(0x0d) ? sent : Buffer.from(JSON.stringify(value));
+}
+
 /** 422 for a body whose run_id (at `where`) differs from the URL's. */
 export function runIdMismatch(where: Array<string | number>, url: string, body: string): ApiError {
   return new ApiError('validation_failed', `${where.join('.')} is ${JSON.stringify(body)} but the URL names run ${JSON.stringify(url)}`, {

@@ -110,7 +110,11 @@ export class S3ObjectStore implements ObjectStore {
       };
       const finish = async () => {
         // The stream may end while its last part uploads: the rest of that chunk goes in first.
-        for (let s = sending; s; s = s === sending ? undefined : sending) await s;
+        // (A part sent from inside that copy replaces `sending`: wait until it stays the same.)
+        for (let s = sending; s; ) {
+          await s;
+          s = s === sending ? undefined : sending;
+        }
         let etag: string;
         if (uploadId === undefined) etag = await this.s3.put(Key, part.subarray(0, pending), meta.contentType);
         else {

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { route, RUN_ID } from '../../http/route.js';
-import { idempotencyKey, ingestRunWrite, present, relative, runTarget } from '../../services/ingest.js';
+import { idempotencyKey, ingestRunWrite, jsonLine, present, relative, runTarget } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
 
 /**
@@ -34,22 +34,11 @@ export const eventRoutes = [
 
 const NEWLINE = Buffer.from('\n');
 
-/**
- * One line per event: its bytes as sent (located by the body scan), or re-serialised when they
- * span lines (whitespace the client put between tokens). Re-serialising 16 MiB of events held the
- * event loop 60–100 ms; slices cost one copy.
- */
+/** One line per event: its bytes as sent where the body scan located them (see jsonLine). */
 function eventLines(req: Request, events: unknown[]): Buffer {
   const raw = req.rawBody;
-  const at = req.bodyElements;
+  const at = raw && req.bodyElements?.length === events.length * 2 ? req.bodyElements : undefined;
   const parts: Buffer[] = [];
-  if (!raw || !at || at.length !== events.length * 2) {
-    for (const e of events) parts.push(Buffer.from(JSON.stringify(e)), NEWLINE);
-    return Buffer.concat(parts);
-  }
-  events.forEach((e, i) => {
-    const slice = raw.subarray(at[2 * i], at[2 * i + 1]);
-    parts.push(slice.includes(0x0a) || slice.includes(0x0d) ? Buffer.from(JSON.stringify(e)) : slice, NEWLINE);
-  });
+  events.forEach((e, i) => parts.push(jsonLine(at && raw!.subarray(at[2 * i], at[2 * i + 1]), e), NEWLINE));
   return Buffer.concat(parts);
 }

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { route, RUN_ID } from '../../http/route.js';
 import { BundleKeys, type SideEffectStatus } from '../../services/bundle.js';
-import { idempotencyKey, ingestRunWrite, present, relative, runIdMismatch, runTarget, verbatimJson } from '../../services/ingest.js';
+import { idempotencyKey, ingestRunWrite, jsonLine, present, relative, runIdMismatch, runTarget, verbatimJson } from '../../services/ingest.js';
 import { sendJson } from '../../http/send-json.js';
 
 /**
@@ -86,12 +86,10 @@ export const sdkRecordRoutes = [
   }),
 ];
 
-/**
- * The record as one line: the body as sent when it is one line without a byte-order mark, else
- * re-serialised (re-serialising 16 MiB held the event loop 60–100 ms; a copy costs a few).
- */
+const NEWLINE = Buffer.from('\n');
+
+/** The record as one line (see jsonLine); a body with a byte-order mark is re-serialised. */
 function recordLine(req: Request): Buffer {
   const raw = req.rawBody;
-  if (raw && raw[0] !== 0xef && !raw.includes(0x0a) && !raw.includes(0x0d)) return Buffer.concat([raw, Buffer.from('\n')]);
-  return Buffer.from(`${JSON.stringify(req.body)}\n`);
+  return Buffer.concat([jsonLine(raw && raw[0] !== 0xef ? raw : undefined, req.body), NEWLINE]);
 }

@@ -285,10 +285,10 @@ export async function closeDiagnostics(ctx: AppContext): Promise<void> {
   await instances.get(ctx)?.close();
 }
 
-/** The process's Diagnostics for this context (one per app, like the trace view). */
 /** Steps whose background pixel work waits or runs on this replica (0 before any screenshot). */
 export const pixelBacklog = (ctx: AppContext): number => instances.get(ctx)?.pixels.backlog ?? 0;
 
+/** The process's Diagnostics for this context (one per app, like the trace view). */
 export function diagnosticsFor(ctx: AppContext): Diagnostics {
   let d = instances.get(ctx);
   if (!d) instances.set(ctx, (d = new Diagnostics(ctx)));

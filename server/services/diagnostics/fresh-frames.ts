@@ -35,6 +35,8 @@ export interface LentFrame {
 
 interface Slot {
   memory?: SharedArrayBuffer;
+  /** A view of all of `memory`, made with it. */
+  view?: Uint8Array;
   state: 'free' | 'capturing' | 'kept' | 'lent';
   id?: string;
   length: number;
@@ -82,12 +84,8 @@ export class FreshFrames {
       counted = false;
       this.open--;
     };
-    const slot = Number.isSafeInteger(expected) && expected > 0 && expected <= this.slotBytes ? this.freeSlot() : undefined;
+    const slot = this.claim(expected, 'capturing');
     if (!slot) return { write: () => undefined, done: ended, drop: ended };
-    slot.state = 'capturing';
-    slot.length = 0;
-    const memory = (slot.memory ??= new SharedArrayBuffer(this.slotBytes));
-    const view = new Uint8Array(memory);
     let open = true;
     const free = () => {
       ended();
@@ -97,10 +95,7 @@ export class FreshFrames {
     };
     return {
       write: (chunk) => {
-        if (!open) return;
-        if (slot.length + chunk.length > this.slotBytes) return free();
-        view.set(chunk, slot.length);
-        slot.length += chunk.length;
+        if (open && !this.append(slot, chunk)) free();
       },
       done: (key, etag) => {
         ended();
@@ -123,16 +118,7 @@ export class FreshFrames {
     if (!slot || slot.state !== 'kept') return undefined;
     this.byId.delete(id);
     slot.state = 'lent';
-    let lent = true;
-    return {
-      buf: new Uint8Array(slot.memory!, 0, slot.length),
-      release: () => {
-        if (!lent) return;
-        lent = false;
-        slot.state = 'free';
-        slot.id = undefined;
-      },
-    };
+    return { buf: new Uint8Array(slot.memory!, 0, slot.length), release: this.releaser(slot) };
   }
 
   /**
@@ -143,34 +129,49 @@ export class FreshFrames {
    * the frame is larger than a slot or none is free.
    */
   borrow(size: number): { write(chunk: Uint8Array): boolean; bytes(): Uint8Array; release(): void } | undefined {
-    if (!Number.isSafeInteger(size) || size <= 0 || size > this.slotBytes) return undefined;
-    const slot = this.freeSlot();
+    const slot = this.claim(size, 'lent');
     if (!slot) return undefined;
-    slot.state = 'lent';
-    slot.length = 0;
-    const memory = (slot.memory ??= new SharedArrayBuffer(this.slotBytes));
-    const view = new Uint8Array(memory);
-    let lent = true;
     return {
-      write: (chunk) => {
-        if (slot.length + chunk.length > this.slotBytes) return false;
-        view.set(chunk, slot.length);
-        slot.length += chunk.length;
-        return true;
-      },
-      bytes: () => new Uint8Array(memory, 0, slot.length),
-      release: () => {
-        if (!lent) return;
-        lent = false;
-        slot.state = 'free';
-        slot.id = undefined;
-      },
+      write: (chunk) => this.append(slot, chunk),
+      bytes: () => new Uint8Array(slot.memory!, 0, slot.length),
+      release: this.releaser(slot),
     };
   }
 
-  /** A free slot, one already made first (its pages are resident); undefined when none is free. */
-  private freeSlot(): Slot | undefined {
-    return this.slots.find((s) => s.state === 'free' && s.memory) ?? this.slots.find((s) => s.state === 'free');
+  /**
+   * A free slot for `size` bytes, emptied and marked `state`; one already made is taken first (its
+   * pages are resident). Undefined when `size` is larger than a slot or none is free.
+   */
+  private claim(size: number, state: 'capturing' | 'lent'): Slot | undefined {
+    if (!Number.isSafeInteger(size) || size <= 0 || size > this.slotBytes) return undefined;
+    const slot = this.slots.find((s) => s.state === 'free' && s.memory) ?? this.slots.find((s) => s.state === 'free');
+    if (!slot) return undefined;
+    slot.state = state;
+    slot.length = 0;
+    if (!slot.memory) {
+      slot.memory = new SharedArrayBuffer(this.slotBytes);
+      slot.view = new Uint8Array(slot.memory);
+    }
+    return slot;
+  }
+
+  /** Appends a chunk to a claimed slot; false, writing nothing, when it would overflow the slot. */
+  private append(slot: Slot, chunk: Uint8Array): boolean {
+    if (slot.length + chunk.length > this.slotBytes) return false;
+    slot.view!.set(chunk, slot.length);
+    slot.length += chunk.length;
+    return true;
+  }
+
+  /** Frees a lent slot, once. */
+  private releaser(slot: Slot): () => void {
+    let lent = true;
+    return () => {
+      if (!lent) return;
+      lent = false;
+      slot.state = 'free';
+      slot.id = undefined;
+    };
   }
 
   private forget(slot: Slot): void {

@@ -179,15 +179,19 @@ export class PixelJobs {
       // Emptied meanwhile (a new upload of the step took it, or idle() did).
       const first = this.deferred.entries().next();
       if (first.done) return;
-      if (!force && (this.fresh.uploading > 0 || this.runChains.size > 0)) return this.scheduleDeferred();
+      if (!force && !this.quiet) return this.scheduleDeferred();
       const [id, job] = first.value;
       this.deferred.delete(id);
       this.queue(id, job.keys, job.step, job.known);
     };
     if (force) return start();
-    const quiet = next && this.fresh.uploading === 0 && this.runChains.size === 0;
-    this.deferredTimer = setTimeout(start, quiet ? 0 : DEFERRED_POLL_MS);
+    this.deferredTimer = setTimeout(start, next && this.quiet ? 0 : DEFERRED_POLL_MS);
     this.deferredTimer.unref();
+  }
+
+  /** No pre or post upload in progress and no step in work. */
+  private get quiet(): boolean {
+    return this.fresh.uploading === 0 && this.runChains.size === 0;
   }
 
   /** Steps waiting for their background work (deferred ones included) or being worked on: 0 when idle. */
